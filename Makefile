@@ -1,0 +1,36 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DATA := data/synth
+DEMO_RUN := runs/demo
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip's "Location ... is ignored" notes about this machine's local indexes are noise
+QUIET_PIP := { grep -v "^WARNING: Location" || true; }
+
+.PHONY: demo test lint venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[dev]' 2>&1 | $(QUIET_PIP)
+	$(PY) -c "import speechgru, tensorflow, librosa, ai_edge_litert"
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/speechgru synth $(DEMO_DATA) --per-word 60 --seed 0
+	$(VENV)/bin/speechgru check-data $(DEMO_DATA)
+	$(VENV)/bin/speechgru features $(DEMO_DATA) --cache-dir .cache/features
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(VENV)/bin/python -m pytest -q
+
+clean:
+	rm -rf $(DEMO_DATA) $(DEMO_RUN) .cache

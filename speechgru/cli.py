@@ -1,0 +1,144 @@
+"""The ``speechgru`` console script: parses arguments, calls the library, prints.
+
+Heavy libraries (TensorFlow, librosa) are imported only by the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .errors import SpeechGRUError
+
+
+def _words(text: str | None):
+    if not text:
+        return None
+    return tuple(w.strip() for w in text.split(",") if w.strip())
+
+
+def cmd_synth(args) -> int:
+    from .synth import synthesize_dataset
+
+    t = time.perf_counter()
+    summary = synthesize_dataset(args.out_dir, per_word=args.per_word, seed=args.seed)
+    summary["seconds"] = round(time.perf_counter() - t, 2)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {summary['clips']} clips by {summary['speakers']} synthetic speakers "
+              f"and {summary['noise_files']} noise files to {summary['out_dir']} "
+              f"in {summary['seconds']} s")
+    return 0
+
+
+def _print_summary(report: dict) -> None:
+    labels = report["labels"]
+    print(f"{report['root']}  layout={report['layout']}  clips={report['clips']}  "
+          f"speakers={report['speakers']}")
+    width = max(len(k) for k in labels) + 2
+    print(f"{'label':<{width}}{'all':>7}" + "".join(f"{s:>12}" for s in report["per_split"]))
+    for k in labels:
+        row = "".join(f"{v['per_label'][k]:>12}" for v in report["per_split"].values())
+        print(f"{k:<{width}}{report['per_label'][k]:>7}{row}")
+    print(f"{'speakers':<{width}}{report['speakers']:>7}"
+          + "".join(f"{v['speakers']:>12}" for v in report["per_split"].values()))
+    if report.get("sample_rates"):
+        print("sample rates: " + ", ".join(f"{k} Hz: {v}" for k, v in
+                                           report["sample_rates"].items()))
+    if report["speaker_overlap_between_splits"]:
+        print(f"WARNING: speakers in more than one split: "
+              f"{report['speaker_overlap_between_splits'][:10]}")
+    bad = report["bad_files"]
+    print(f"bad files: {len(bad)}" + (" (skipped)" if bad else ""))
+    for b in bad:
+        print(f"  {b['file']}: {b['reason']}")
+
+
+def cmd_check_data(args) -> int:
+    from .data import check_dataset
+
+    report = check_dataset(args.data_dir, strict=args.strict, words=_words(args.words),
+                           validation_percent=args.validation_percent,
+                           testing_percent=args.testing_percent)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_summary(report)
+    return 0
+
+
+def cmd_features(args) -> int:
+    from .config import FeatureConfig
+    from .data import extract_features, scan_dataset
+
+    config = FeatureConfig.load(args.config) if args.config else FeatureConfig()
+    ds = scan_dataset(args.data_dir, words=_words(args.words))
+    t = time.perf_counter()
+    feats = extract_features(ds.clips, config, cache_dir=args.cache_dir, workers=args.workers,
+                             progress=not args.json)
+    dt = time.perf_counter() - t
+    out = {"clips": len(feats.clips), "cached": feats.cached, "computed": feats.computed,
+           "bad": len(feats.bad), "seconds": round(dt, 3),
+           "clips_per_second": round(len(ds.clips) / dt, 1) if dt > 0 else None,
+           "shape": list(feats.x.shape)}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"features {tuple(feats.x.shape)} for {out['clips']} clips in {out['seconds']} s "
+              f"({out['clips_per_second']} clips/s; {feats.cached} from cache, "
+              f"{feats.computed} computed, {len(feats.bad)} bad)")
+        for _file, r in feats.bad:
+            print(f"  bad: {r}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="speechgru",
+                                description="Keyword spotting with a hand-written GRU.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write the offline synthetic speech-commands dataset")
+    s.add_argument("out_dir")
+    s.add_argument("--per-word", type=int, default=60, help="clips per command word")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("check-data", help="count clips per label/split/speaker, list bad files")
+    s.add_argument("data_dir")
+    s.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    s.add_argument("--strict", action="store_true", help="fail when any file is bad")
+    s.add_argument("--words", help="comma-separated command words (default: dataset's)")
+    s.add_argument("--validation-percent", type=float, default=10.0)
+    s.add_argument("--testing-percent", type=float, default=10.0)
+    s.set_defaults(func=cmd_check_data)
+
+    s = sub.add_parser("features", help="extract (and cache) MFCC features of a dataset")
+    s.add_argument("data_dir")
+    s.add_argument("--cache-dir", default=".cache/features")
+    s.add_argument("--config", help="a FeatureConfig JSON file")
+    s.add_argument("--words")
+    s.add_argument("--workers", type=int, default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_features)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SpeechGRUError as exc:
+        print(f"speechgru {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"speechgru {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

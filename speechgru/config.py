@@ -1,0 +1,175 @@
+"""Configuration dataclasses that travel with a model (``config.json``).
+
+Each dataclass round-trips through JSON: ``FeatureConfig.from_dict(cfg.to_dict()) == cfg``.
+Unknown keys and values of the wrong kind raise :class:`~speechgru.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Self
+
+from .errors import ConfigError
+
+COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SILENCE = "_silence_"
+UNKNOWN = "_unknown_"
+
+
+class _JSONConfig:
+    """Mixin: to/from dict and JSON with validation of keys."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> Self:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a JSON object for {cls.__name__}, got "
+                              f"{type(data).__name__}")
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ConfigError(f"{source}: unknown {cls.__name__} key(s) {unknown}; "
+                              f"valid keys are {sorted(names)}")
+        kwargs = {}
+        for k, v in data.items():
+            default = names[k].default
+            if isinstance(default, tuple) and isinstance(v, list):
+                v = tuple(v)
+            kwargs[k] = v
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "config") -> Self:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{source}: not valid JSON ({exc})") from None
+        return cls.from_dict(data, source=source)
+
+    def save(self, path: str | Path) -> None:
+        from .utils import atomic_write_text
+
+        atomic_write_text(path, self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        return cls.from_json(text, source=str(path))
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+def _check_type(obj, name: str, kind) -> None:
+    v = getattr(obj, name)
+    if kind is float and isinstance(v, int) and not isinstance(v, bool):
+        return
+    if isinstance(v, bool) and kind is not bool:
+        raise ValueError(f"{name} must be {kind.__name__}, got {v!r}")
+    if not isinstance(v, kind):
+        raise ValueError(f"{name} must be {getattr(kind, '__name__', kind)}, got {v!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig(_JSONConfig):
+    """How audio becomes MFCC frames.
+
+    The defaults suit keyword spotting on 1 s clips at 16 kHz: a 30 ms Hann window
+    (``win_length=480``) zero-padded to ``n_fft=512`` (a power of two, so TFLite's RFFT can
+    compute it), a 20 ms hop (49 frames a second), 40 HTK mel bands from 20 Hz to 7.6 kHz,
+    power spectrum, ``10·log10`` and an orthonormal DCT-II keeping ``n_mfcc`` coefficients.
+    ``center=False`` and no per-clip ``top_db`` clipping, so the same numbers can be
+    computed frame by frame in a TF graph and in a streaming model.
+
+    Examples
+    --------
+    >>> cfg = FeatureConfig()
+    >>> cfg.num_frames, cfg.num_features
+    (49, 40)
+    >>> FeatureConfig.from_json(cfg.to_json()) == cfg
+    True
+    """
+
+    sample_rate: int = 16000
+    clip_seconds: float = 1.0
+    n_fft: int = 512
+    win_length: int = 480
+    hop_length: int = 320
+    window: str = "hann"
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float = 7600.0
+    n_mfcc: int = 40
+    center: bool = False
+    log: str = "db"  # "db": 10*log10(max(S, amin)); "ln": log(S + amin)
+    amin: float = 1e-10
+    deltas: int = 0  # 0: MFCC only; 1: + delta; 2: + delta and delta-delta
+    delta_width: int = 9
+
+    def __post_init__(self):
+        for name, kind in [("sample_rate", int), ("n_fft", int), ("win_length", int),
+                           ("hop_length", int), ("n_mels", int), ("n_mfcc", int),
+                           ("deltas", int), ("delta_width", int), ("clip_seconds", float),
+                           ("fmin", float), ("fmax", float), ("amin", float),
+                           ("center", bool), ("window", str), ("log", str)]:
+            _check_type(self, name, kind)
+        _check(self.sample_rate > 0, f"sample_rate must be > 0, got {self.sample_rate}")
+        _check(self.clip_seconds > 0, f"clip_seconds must be > 0, got {self.clip_seconds}")
+        _check(self.n_fft > 0 and self.n_fft & (self.n_fft - 1) == 0,
+               f"n_fft must be a power of two (TFLite RFFT needs it), got {self.n_fft}")
+        _check(0 < self.win_length <= self.n_fft,
+               f"win_length must be in 1..n_fft={self.n_fft}, got {self.win_length}")
+        _check(self.hop_length > 0, f"hop_length must be > 0, got {self.hop_length}")
+        _check(self.n_mels > 0, f"n_mels must be > 0, got {self.n_mels}")
+        _check(0 < self.n_mfcc <= self.n_mels,
+               f"n_mfcc must be in 1..n_mels={self.n_mels}, got {self.n_mfcc}")
+        _check(0 <= self.fmin < self.fmax <= self.sample_rate / 2,
+               f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin} "
+               f"fmax={self.fmax} sample_rate={self.sample_rate}")
+        _check(self.log in ("db", "ln"), f"log must be 'db' or 'ln', got {self.log!r}")
+        _check(self.amin > 0, f"amin must be > 0, got {self.amin}")
+        _check(self.deltas in (0, 1, 2), f"deltas must be 0, 1 or 2, got {self.deltas}")
+        _check(self.delta_width >= 3 and self.delta_width % 2 == 1,
+               f"delta_width must be odd and >= 3, got {self.delta_width}")
+        _check(self.clip_samples >= self.n_fft,
+               f"a clip of {self.clip_samples} samples is shorter than n_fft={self.n_fft}")
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.sample_rate * self.clip_seconds))
+
+    @property
+    def num_frames(self) -> int:
+        n = self.clip_samples
+        if self.center:
+            return 1 + n // self.hop_length
+        return 1 + (n - self.n_fft) // self.hop_length
+
+    @property
+    def num_features(self) -> int:
+        return self.n_mfcc * (1 + self.deltas)
+
+    def fingerprint(self) -> str:
+        """A short stable hash of every setting (the feature cache is keyed by it)."""
+        return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]

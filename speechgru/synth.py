@@ -1,0 +1,272 @@
+"""Offline synthetic speech commands, spoken by espeak-ng (no network).
+
+``synthesize_dataset(out_dir, per_word=N, seed=S)`` writes a Speech Commands–layout dataset:
+one folder per command word, one per "other" word (mapped to ``_unknown_`` when read), and
+``_background_noise_/`` with long noise recordings. A synthetic *speaker* is one draw of
+(accent, voice variant, pitch, pitch range, rate); file names follow Speech Commands,
+``<speaker>_nohash_<n>.wav``, so speaker-disjoint splits work as on real data.
+Everything is decided by ``seed``: the same seed writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .audio import fit_to_length, resample
+from .config import COMMANDS
+from .errors import SpeechGRUError
+from .utils import atomic_write_bytes
+
+ACCENTS = ("en-us", "en", "en-029", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+           "en-gb-x-rp", "en-us-nyc")
+
+#: Speech Commands' own non-command words, plus near-misses of the commands
+#: (so a model learns to reject "yet" as well as "bird").
+OTHER_WORDS = (
+    "backward", "bed", "bird", "cat", "dog", "eight", "five", "follow", "forward", "four",
+    "happy", "house", "learn", "marvin", "nine", "one", "seven", "sheila", "six", "three",
+    "tree", "two", "visual", "wow", "zero",
+    "yet", "yellow", "note", "know", "now", "cup", "town", "left over", "light", "write",
+    "own", "of", "often", "stock", "top", "goal", "ghost", "dog house", "hello", "okay",
+)
+# espeak's synth parameters (speak_lib.h: espeak_PARAMETER)
+_RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
+_SYNC_OUTPUT = 2  # AUDIO_OUTPUT_SYNCHRONOUS
+_POS_CHARACTER = 1
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                             ctypes.c_void_p)
+
+
+class SynthError(SpeechGRUError):
+    """espeak-ng could not be loaded or failed to speak."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One synthetic speaker."""
+
+    accent: str
+    variant: str
+    pitch: int  # 0..100
+    pitch_range: int  # 0..100
+    rate: int  # words per minute, 80..450
+
+    @property
+    def name(self) -> str:
+        return f"{self.accent}+{self.variant}" if self.variant else self.accent
+
+    @property
+    def speaker_id(self) -> str:
+        key = f"{self.name}|{self.pitch}|{self.pitch_range}|{self.rate}"
+        return hashlib.sha1(key.encode()).hexdigest()[:8]
+
+
+def _data_path() -> Path:
+    try:
+        import espeakng_loader
+
+        return Path(espeakng_loader.get_data_path())
+    except (ImportError, RuntimeError) as exc:
+        raise SynthError(f"espeak-ng data not found ({exc}); "
+                         "install it with `pip install espeakng-loader`") from None
+
+
+class Espeak:
+    """A thin ctypes wrapper over the libespeak-ng shipped by ``espeakng-loader``.
+
+    espeak-ng keeps global state in the process; use one instance at a time.
+    """
+
+    def __init__(self):
+        data_path = str(_data_path())
+        try:
+            import espeakng_loader
+
+            self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        except OSError as exc:
+            raise SynthError(f"cannot load libespeak-ng from espeakng-loader ({exc})") from None
+        lib = self._lib
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
+                                          ctypes.c_int]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint,
+                                     ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+                                     ctypes.c_void_p, ctypes.c_void_p]
+        self.sample_rate = lib.espeak_Initialize(_SYNC_OUTPUT, 0, data_path.encode(), 0)
+        if self.sample_rate <= 0:
+            raise SynthError(f"espeak_Initialize failed with data at {data_path}")
+        self._chunks: list[np.ndarray] = []
+        self._callback = _CALLBACK(self._collect)  # keep a reference: C holds a pointer
+        lib.espeak_SetSynthCallback(self._callback)
+
+    def _collect(self, wav, n, _events):
+        if n > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        return 0
+
+    def speak(self, text: str, voice: Voice) -> np.ndarray:
+        """Speak ``text`` with ``voice``; float32 samples at :attr:`sample_rate`."""
+        lib = self._lib
+        if lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
+            raise SynthError(f"espeak-ng has no voice {voice.name!r}")
+        for param, value in ((_RATE, voice.rate), (_PITCH, voice.pitch),
+                             (_RANGE, voice.pitch_range), (_VOLUME, 100)):
+            lib.espeak_SetParameter(param, int(value), 0)
+        self._chunks = []
+        raw = text.encode("utf-8") + b"\0"
+        err = lib.espeak_Synth(raw, len(raw), 0, _POS_CHARACTER, 0, 0, None, None)
+        if err != 0 or not self._chunks:
+            raise SynthError(f"espeak-ng failed to speak {text!r} with {voice.name} "
+                             f"(error {err})")
+        return np.concatenate(self._chunks).astype(np.float32) / 32768.0
+
+
+def draw_voices(n: int, rng: np.random.Generator, variants: list[str]) -> list[Voice]:
+    """``n`` distinct synthetic speakers."""
+    voices: dict[str, Voice] = {}
+    while len(voices) < n:
+        v = Voice(accent=str(rng.choice(ACCENTS)),
+                  variant=str(rng.choice(variants)) if rng.random() < 0.85 else "",
+                  pitch=int(rng.integers(15, 90)), pitch_range=int(rng.integers(10, 90)),
+                  rate=int(rng.integers(110, 260)))
+        voices.setdefault(v.speaker_id, v)
+    return list(voices.values())
+
+
+def colored_noise(n: int, rng: np.random.Generator, color: str) -> np.ndarray:
+    """Unit-RMS noise with a 1/f^alpha spectrum (white, pink, brown) or mains hum."""
+    if color == "hum":
+        t = np.arange(n) / 16000.0
+        f0 = rng.choice([50.0, 60.0])
+        y = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi)) / k
+                for k in range(1, 8))
+        y = y + 0.3 * rng.standard_normal(n)
+    else:
+        alpha = {"white": 0.0, "pink": 1.0, "brown": 2.0}[color]
+        spec = np.fft.rfft(rng.standard_normal(n))
+        f = np.fft.rfftfreq(n)
+        f[0] = f[1]
+        y = np.fft.irfft(spec / f ** (alpha / 2), n)
+    y = y - y.mean()
+    return (y / (np.sqrt(np.mean(y ** 2)) + 1e-12)).astype(np.float32)
+
+
+def _write_wav(path: Path, y: np.ndarray, sr: int) -> None:
+    import io
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(y, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _place(speech: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Put speech at a random position in ``n`` samples (cropped if longer)."""
+    # trim espeak's leading/trailing silence
+    loud = np.flatnonzero(np.abs(speech) > 0.01 * (np.abs(speech).max() + 1e-9))
+    if len(loud):
+        speech = speech[loud[0]:loud[-1] + 1]
+    if len(speech) >= n:
+        return fit_to_length(speech, n)
+    out = np.zeros(n, np.float32)
+    start = int(rng.integers(0, n - len(speech) + 1))
+    out[start:start + len(speech)] = speech
+    return out
+
+
+def _speak_all(jobs: list[tuple[str, Voice]]) -> tuple[int, list[np.ndarray]]:
+    engine = Espeak()
+    engine._lib.espeak_ng_SetRandSeed(1)
+    return engine.sample_rate, [engine.speak(text, voice) for text, voice in jobs]
+
+
+def speak_fresh(jobs: list[tuple[str, Voice]]) -> tuple[int, list[np.ndarray]]:
+    """Speak every ``(text, voice)`` job in a new process.
+
+    espeak-ng keeps hidden state from one utterance to the next (measured: the same word
+    with the same voice comes out a few samples longer or shorter on a second call, even
+    after ``espeak_Terminate``/``espeak_Initialize``), but a fresh process given the same
+    sequence of jobs produces the same samples. So the whole sequence runs in a child.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+            return pool.submit(_speak_all, jobs).result()
+    except BrokenProcessPool:
+        raise SynthError("espeak-ng crashed while synthesizing") from None
+
+
+def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0,
+                       words: tuple[str, ...] = COMMANDS,
+                       other_words: tuple[str, ...] = OTHER_WORDS,
+                       other_per_word: int | None = None, num_speakers: int | None = None,
+                       sample_rate: int = 16000, noise_seconds: float = 30.0) -> dict:
+    """Write a synthetic Speech Commands–layout dataset; returns a summary dict.
+
+    Parameters
+    ----------
+    per_word : clips per command word.
+    other_per_word : clips per non-command word (default ``max(2, per_word // 3)``).
+    num_speakers : synthetic speakers to draw (default ``max(12, per_word)``).
+    """
+    if per_word < 1:
+        raise SynthError(f"per_word must be >= 1, got {per_word}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    variants = sorted(p.name for p in (_data_path() / "voices" / "!v").iterdir())
+    voices = draw_voices(num_speakers or max(12, per_word), rng, variants)
+    other_n = other_per_word if other_per_word is not None else max(2, per_word // 3)
+    n = int(round(sample_rate * 1.0))
+    m = int(noise_seconds * sample_rate)
+    # 1. plan every utterance from the seed
+    plan = []  # (folder, voice, text)
+    for word, count in [(w, per_word) for w in words] + [(w, other_n) for w in other_words]:
+        for _ in range(count):
+            voice = voices[int(rng.integers(len(voices)))]
+            plan.append((word, voice, word + str(rng.choice(["", ".", "!", "?"]))))
+    babble_plan = [(str(rng.choice(other_words)), voices[int(rng.integers(len(voices)))])
+                   for _ in range(int(noise_seconds * 6))]
+    # 2. speak them all in one fresh process
+    rate, speech = speak_fresh([(t, v) for _, v, t in plan] + babble_plan)
+    speech = [resample(s, rate, sample_rate) for s in speech]
+    # 3. place, scale, add noise, write
+    counts: dict[str, int] = {}
+    repeats: dict[tuple[str, str], int] = {}
+    for (word, voice, _), s in zip(plan, speech, strict=False):
+        y = _place(s, n, rng) * float(10 ** rng.uniform(-1.0, -0.1))
+        snr_db = rng.uniform(5.0, 40.0)
+        noise = colored_noise(n, rng, str(rng.choice(["white", "pink", "brown", "hum"])))
+        rms = np.sqrt(np.mean(y ** 2)) + 1e-9
+        y = y + noise * rms / (10 ** (snr_db / 20))
+        k = repeats.get((word, voice.speaker_id), 0)
+        repeats[(word, voice.speaker_id)] = k + 1
+        _write_wav(out / word.replace(" ", "_") / f"{voice.speaker_id}_nohash_{k}.wav", y,
+                   sample_rate)
+        counts[word] = counts.get(word, 0) + 1
+    noise_dir = out / "_background_noise_"
+    for color in ("white", "pink", "brown", "hum"):
+        y = colored_noise(m, rng, color) * float(10 ** rng.uniform(-1.6, -0.8))
+        _write_wav(noise_dir / f"{color}_noise.wav", y, sample_rate)
+    # babble: many overlapping words, a speech-like noise
+    babble = np.zeros(m, np.float32)
+    for s in speech[len(plan):]:
+        s = s[:m]
+        start = int(rng.integers(0, m - len(s) + 1))
+        babble[start:start + len(s)] += s
+    babble *= 0.05 / (np.sqrt(np.mean(babble ** 2)) + 1e-9)
+    _write_wav(noise_dir / "babble.wav", babble, sample_rate)
+    (out / "README.txt").write_text(
+        f"Synthetic speech commands made by speechgru.synth (espeak-ng), seed={seed}, "
+        f"per_word={per_word}, {len(voices)} synthetic speakers.\n")
+    return {"out_dir": str(out), "clips": sum(counts.values()), "speakers": len(voices),
+            "words": counts, "noise_files": 5}

@@ -1,0 +1,42 @@
+"""Shared fixtures: small generated datasets, and the path to ../shared/data when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SC_HALF = SHARED / "speech_commands_v2_test_half"
+FSDD = SHARED / "fsdd"
+
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(),
+                                  reason=f"real speech not available at {SHARED}")
+
+
+def tone(seconds=1.0, sr=16000, freq=440.0, amp=0.3, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * seconds)) / sr
+    y = amp * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(len(t))
+    return y.astype(np.float32)
+
+
+def write(path: Path, y: np.ndarray, sr: int = 16000, subtype: str = "PCM_16") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), y, sr, subtype=subtype)
+    return path
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory) -> Path:
+    """A small synthetic Speech Commands–layout dataset (espeak-ng), made once."""
+    from speechgru.synth import synthesize_dataset
+
+    out = tmp_path_factory.mktemp("synth")
+    synthesize_dataset(out, per_word=12, seed=7, noise_seconds=10.0)
+    return out
