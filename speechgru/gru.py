@@ -1,0 +1,357 @@
+"""A gated recurrent unit written from the textbook equations, proven equal to Keras.
+
+One step of the GRU (Cho et al. 2014), the *textbook* convention::
+
+    z_t = σ(W_z x_t + U_z h_{t-1} + b_z)             update gate
+    r_t = σ(W_r x_t + U_r h_{t-1} + b_r)             reset gate
+    h̃_t = tanh(W_h x_t + U_h (r_t ⊙ h_{t-1}) + b_h)   candidate
+    h_t = (1 − z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t            new state
+
+Two facts about Keras (and cuDNN) that this module makes explicit:
+
+* **The role of z is swapped**: Keras computes ``h_t = z ⊙ h_{t-1} + (1 − z) ⊙ h̃``. Since
+  σ(−a) = 1 − σ(a), negating the z columns of the kernel, the recurrent kernel and the
+  bias maps one convention onto the other (:func:`convert_weights`).
+* **reset_after**: the textbook candidate applies r *before* the recurrent matmul
+  (``reset_after=False``). Keras' default applies it after,
+  ``r ⊙ (U_h h_{t-1} + b_rh)``, with two bias vectors (bias shape ``(2, 3·units)``).
+
+Weights use Keras' layout whatever the convention: ``kernel (input_dim, 3·units)``,
+``recurrent_kernel (units, 3·units)`` with gate blocks in the order [z | r | h], and
+``bias (3·units,)`` or ``(2, 3·units)`` (row 0: input bias, row 1: recurrent bias).
+So ``GRU(..., convention="keras").set_weights(keras.layers.GRU(...).get_weights())``
+works as it is, and :meth:`GRU.set_keras_weights` converts for the textbook convention.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import activations, constraints, initializers, ops, regularizers
+from keras.src.backend import rnn as _backend_rnn
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+CONVENTIONS = ("textbook", "keras")
+
+
+def convert_weights(weights, units: int):
+    """Map GRU weights between the textbook and the Keras convention (both directions).
+
+    Negates the update-gate (z) block — the first ``units`` columns — of the kernel, the
+    recurrent kernel and the bias (both rows when ``reset_after``). Applying it twice
+    gives the weights back.
+
+    Examples
+    --------
+    >>> k = np.ones((2, 6)); u = np.ones((2, 6)); b = np.ones(6)
+    >>> [w[..., :2].tolist() for w in convert_weights([k, u, b], units=2)][2]
+    [-1.0, -1.0]
+    """
+    out = []
+    for w in weights:
+        w = np.array(w, copy=True)
+        w[..., :units] *= -1.0
+        out.append(w)
+    return out
+
+
+@keras.saving.register_keras_serializable(package="speechgru")
+class GRUCell(keras.layers.Layer, DropoutRNNCell):
+    """One step of the GRU.
+
+    Parameters
+    ----------
+    units : size of the state h.
+    convention : ``"textbook"`` (``h = (1−z)·h_prev + z·h̃``, default) or ``"keras"``
+        (``h = z·h_prev + (1−z)·h̃``).
+    reset_after : apply r after the recurrent matmul (Keras' default, two bias rows) or
+        before it (``False``: the textbook candidate).
+    return_gates : the cell's output becomes ``[h, z, r]`` concatenated (for analysis);
+        the state is unchanged.
+
+    The other arguments are those of ``keras.layers.GRUCell``.
+    """
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
+                 dropout=0.0, recurrent_dropout=0.0, reset_after=True,
+                 convention="textbook", return_gates=False, seed=None, **kwargs):
+        if not isinstance(units, int | np.integer) or units <= 0:
+            raise ValueError(f"units must be a positive integer, got {units!r}")
+        if convention not in CONVENTIONS:
+            raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = min(1.0, max(0.0, float(dropout)))
+        self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
+        self.reset_after = bool(reset_after)
+        self.convention = convention
+        self.return_gates = bool(return_gates)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.state_size = self.units
+        self.output_size = 3 * self.units if self.return_gates else self.units
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        u = self.units
+        self.kernel = self.add_weight(
+            shape=(input_dim, 3 * u), name="kernel", initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight(
+            shape=(u, 3 * u), name="recurrent_kernel",
+            initializer=self.recurrent_initializer, regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint)
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=(2, 3 * u) if self.reset_after else (3 * u,), name="bias",
+                initializer=self.bias_initializer, regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint)
+        else:
+            self.bias = None
+        self.built = True
+
+    # -- the two halves of a step -------------------------------------------------------
+    def project_inputs(self, x):
+        """``[W_z x + b_z | W_r x + b_r | W_h x + b_h]`` for any leading shape of ``x``.
+
+        Independent of h, so the layer computes it for all time steps in one matmul.
+        """
+        xw = ops.matmul(x, self.kernel)
+        if self.use_bias:
+            xw = xw + (self.bias[0] if self.reset_after else self.bias)
+        return xw
+
+    def recurrent_step(self, xw, h_prev, training=False):
+        """The rest of one step, from projected inputs ``xw``; returns ``(h, z, r)``."""
+        u = self.units
+        U = self.recurrent_kernel
+        if training and 0.0 < self.recurrent_dropout < 1.0:
+            h_in = h_prev * self.get_recurrent_dropout_mask(h_prev)
+        else:
+            h_in = h_prev
+        x_z, x_r, x_h = xw[:, :u], xw[:, u:2 * u], xw[:, 2 * u:]
+        if self.reset_after:
+            hU = ops.matmul(h_in, U)  # U_z h, U_r h, U_h h in one matmul
+            if self.use_bias:
+                hU = hU + self.bias[1]
+            z = self.recurrent_activation(x_z + hU[:, :u])               # update gate
+            r = self.recurrent_activation(x_r + hU[:, u:2 * u])          # reset gate
+            h_tilde = self.activation(x_h + r * hU[:, 2 * u:])           # candidate
+        else:
+            hU = ops.matmul(h_in, U[:, :2 * u])
+            z = self.recurrent_activation(x_z + hU[:, :u])               # update gate
+            r = self.recurrent_activation(x_r + hU[:, u:])               # reset gate
+            h_tilde = self.activation(x_h + ops.matmul(r * h_in, U[:, 2 * u:]))  # candidate
+        if self.convention == "textbook":
+            h = (1.0 - z) * h_prev + z * h_tilde                         # new state
+        else:
+            h = z * h_prev + (1.0 - z) * h_tilde
+        return h, z, r
+
+    def call(self, inputs, states, training=False):
+        h_prev = states[0] if isinstance(states, list | tuple) else states
+        if training and 0.0 < self.dropout < 1.0:
+            inputs = inputs * self.get_dropout_mask(inputs)
+        h, z, r = self.recurrent_step(self.project_inputs(inputs), h_prev, training)
+        out = ops.concatenate([h, z, r], axis=-1) if self.return_gates else h
+        return out, [h] if isinstance(states, list | tuple) else h
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "reset_after": self.reset_after,
+            "convention": self.convention,
+            "return_gates": self.return_gates,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
+
+
+_CELL_ARGS = ("units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+              "recurrent_initializer", "bias_initializer", "kernel_regularizer",
+              "recurrent_regularizer", "bias_regularizer", "kernel_constraint",
+              "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout",
+              "reset_after", "convention", "return_gates", "seed")
+
+
+@keras.saving.register_keras_serializable(package="speechgru")
+class GRU(keras.layers.RNN):
+    """The GRU layer: :class:`GRUCell` over time, with ``keras.layers.GRU``'s arguments.
+
+    The input projection ``W x + b`` of every time step is one matmul before the loop; the
+    loop runs only the recurrent half (:meth:`GRUCell.recurrent_step`).
+
+    With ``return_gates=True`` the layer also returns the gate sequences: its outputs are
+    ``[output, z_seq, r_seq]`` (then the states with ``return_state``), ``z_seq`` and
+    ``r_seq`` of shape ``(batch, time, units)``; ``output`` is unchanged.
+
+    Examples
+    --------
+    >>> layer = GRU(8, return_sequences=True)
+    >>> layer(np.zeros((2, 5, 3), "float32")).shape
+    TensorShape([2, 5, 8])
+    """
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
+                 return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, reset_after=True, convention="textbook",
+                 return_gates=False, **kwargs):
+        kwargs.pop("cell", None)
+        kwargs.pop("zero_output_for_mask", None)
+        cell = GRUCell(
+            units, activation=activation, recurrent_activation=recurrent_activation,
+            use_bias=use_bias, kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
+            dropout=dropout, recurrent_dropout=recurrent_dropout, reset_after=reset_after,
+            convention=convention, return_gates=return_gates, seed=seed,
+            dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True),
+            name="gru_cell")
+        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         activity_regularizer=activity_regularizer, **kwargs)
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    @property
+    def convention(self):
+        return self.cell.convention
+
+    @property
+    def reset_after(self):
+        return self.cell.reset_after
+
+    @property
+    def return_gates(self):
+        return self.cell.return_gates
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        b, t = sequences_shape[0], sequences_shape[1]
+        u = self.cell.units
+        out = (b, t, u) if self.return_sequences else (b, u)
+        outs = [out]
+        if self.cell.return_gates:
+            outs += [(b, t, u), (b, t, u)]
+        if self.return_state:
+            outs.append((b, u))
+        return outs[0] if len(outs) == 1 else outs
+
+    def compute_mask(self, inputs, mask):
+        out_mask = super().compute_mask(inputs, mask)
+        n = 1 + 2 * self.cell.return_gates + self.return_state
+        if n == 1:
+            return out_mask
+        if not isinstance(out_mask, list | tuple):
+            out_mask = [out_mask]
+        seq_mask = mask if mask is not None else None
+        extra = [seq_mask, seq_mask] if self.cell.return_gates else []
+        states = [None] if self.return_state else []
+        return [out_mask[0], *extra, *states]
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        cell = self.cell
+        if self.unroll and sequences.shape[1] is None:
+            raise ValueError("Cannot unroll a GRU over a time dimension of unknown length; "
+                             "give the Input a fixed number of frames")
+        if initial_state is None:
+            initial_state = (self.states if self.stateful else
+                             cell.get_initial_state(batch_size=ops.shape(sequences)[0]))
+        h0 = initial_state[0] if isinstance(initial_state, list | tuple) else initial_state
+        h0 = ops.cast(h0, cell.compute_dtype)
+        if training and 0.0 < cell.dropout < 1.0:  # one input mask for every time step
+            sequences = sequences * ops.expand_dims(
+                cell.get_dropout_mask(sequences[:, 0, :]), 1)
+        if training and 0.0 < cell.recurrent_dropout < 1.0:
+            cell.get_recurrent_dropout_mask(h0)
+        xw = cell.project_inputs(sequences)  # (batch, time, 3·units), one matmul
+        gates = cell.return_gates
+
+        def step(xw_t, states):
+            h, z, r = cell.recurrent_step(xw_t, states[0], training)
+            return (ops.concatenate([h, z, r], axis=-1) if gates else h), [h]
+
+        last, outputs, states = _backend_rnn(
+            step, xw, [h0], go_backwards=self.go_backwards, mask=mask, unroll=self.unroll,
+            input_length=sequences.shape[1], zero_output_for_mask=False,
+            return_all_outputs=self.return_sequences or gates)
+        cell.reset_dropout_mask()
+        cell.reset_recurrent_dropout_mask()
+        h_last = states[0]
+        if self.stateful:
+            self.states[0].assign(ops.cast(h_last, self.states[0].dtype))
+        u = cell.units
+        if gates:
+            output = outputs[..., :u] if self.return_sequences else last[..., :u]
+            result = [output, outputs[..., u:2 * u], outputs[..., 2 * u:]]
+        else:
+            result = [outputs if self.return_sequences else last]
+        if self.return_state:
+            result.append(h_last)
+        return result[0] if len(result) == 1 else result
+
+    def set_keras_weights(self, weights):
+        """Load ``keras.layers.GRU(...).get_weights()``, converting to this convention."""
+        if self.cell.convention == "textbook":
+            weights = convert_weights(weights, self.cell.units)
+        self.set_weights(weights)
+
+    def get_keras_weights(self):
+        """This layer's weights in Keras' convention (for ``keras.layers.GRU``)."""
+        weights = self.get_weights()
+        if self.cell.convention == "textbook":
+            weights = convert_weights(weights, self.cell.units)
+        return weights
+
+    def get_config(self):
+        config = {k: v for k, v in self.cell.get_config().items() if k in _CELL_ARGS}
+        base = super().get_config()
+        base.pop("cell", None)
+        base.pop("zero_output_for_mask", None)
+        return {**base, **config}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
