@@ -173,3 +173,43 @@ class FeatureConfig(_JSONConfig):
     def fingerprint(self) -> str:
         """A short stable hash of every setting (the feature cache is keyed by it)."""
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(_JSONConfig):
+    """The stacked-GRU classifier (see :func:`speechgru.model.build_model`).
+
+    ``units`` gives one GRU layer per entry; ``bidirectional`` wraps each in a BiGRU;
+    ``pooling`` turns the frame sequence into one vector: the last state (``"last"``,
+    streamable), the mean over time, or attention over time. ``cell`` chooses our
+    hand-written GRU (``"custom"``) or ``keras.layers.GRU`` (``"keras"``).
+    """
+
+    units: tuple[int, ...] = (128, 128)
+    bidirectional: bool = False
+    pooling: str = "last"  # last | mean | attention
+    attention_units: int = 64
+    dropout: float = 0.1
+    dense_units: int = 0
+    cell: str = "custom"  # custom | keras
+    reset_after: bool = True
+    convention: str = "textbook"
+
+    def __post_init__(self):
+        _check(isinstance(self.units, tuple) and len(self.units) > 0
+               and all(isinstance(u, int) and not isinstance(u, bool) and u > 0
+                       for u in self.units),
+               f"units must be a non-empty list of positive integers, got {self.units!r}")
+        for name, kind in [("bidirectional", bool), ("pooling", str), ("attention_units", int),
+                           ("dropout", float), ("dense_units", int), ("cell", str),
+                           ("reset_after", bool), ("convention", str)]:
+            _check_type(self, name, kind)
+        _check(self.pooling in ("last", "mean", "attention"),
+               f"pooling must be 'last', 'mean' or 'attention', got {self.pooling!r}")
+        _check(self.cell in ("custom", "keras"),
+               f"cell must be 'custom' or 'keras', got {self.cell!r}")
+        _check(self.convention in ("textbook", "keras"),
+               f"convention must be 'textbook' or 'keras', got {self.convention!r}")
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        _check(self.attention_units > 0 and self.dense_units >= 0,
+               "attention_units must be > 0 and dense_units >= 0")

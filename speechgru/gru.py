@@ -130,34 +130,51 @@ class GRUCell(keras.layers.Layer, DropoutRNNCell):
     def project_inputs(self, x):
         """``[W_z x + b_z | W_r x + b_r | W_h x + b_h]`` for any leading shape of ``x``.
 
-        Independent of h, so the layer computes it for all time steps in one matmul.
+        Independent of h; works on one step ``(batch, features)`` or a whole sequence.
         """
-        xw = ops.matmul(x, self.kernel)
+        if len(x.shape) == 2:
+            xw = ops.matmul(x, self.kernel)
+        else:  # one 2-D matmul over all steps (a 3-D matmul is a slower batched one)
+            lead = ops.shape(x)[:-1]
+            xw = ops.matmul(ops.reshape(x, (-1, x.shape[-1])), self.kernel)
+            xw = ops.reshape(xw, (*lead, 3 * self.units))
         if self.use_bias:
             xw = xw + (self.bias[0] if self.reset_after else self.bias)
         return xw
 
-    def recurrent_step(self, xw, h_prev, training=False):
+    def recurrent_weights(self):
+        """``(U, b_r)``: the recurrent kernel and bias as tensors (``b_r`` may be None).
+
+        The layer reads them once, outside its time loop, instead of once per step.
+        """
+        U = ops.convert_to_tensor(self.recurrent_kernel)
+        b = self.bias[1] if (self.use_bias and self.reset_after) else None
+        if not self.reset_after:
+            return (U[:, :2 * self.units], U[:, 2 * self.units:]), b
+        return U, b
+
+    def recurrent_step(self, xw, h_prev, training=False, weights=None):
         """The rest of one step, from projected inputs ``xw``; returns ``(h, z, r)``."""
-        u = self.units
-        U = self.recurrent_kernel
+        U, b_rec = weights if weights is not None else self.recurrent_weights()
         if training and 0.0 < self.recurrent_dropout < 1.0:
             h_in = h_prev * self.get_recurrent_dropout_mask(h_prev)
         else:
             h_in = h_prev
-        x_z, x_r, x_h = xw[:, :u], xw[:, u:2 * u], xw[:, 2 * u:]
+        x_z, x_r, x_h = ops.split(xw, 3, axis=-1)
         if self.reset_after:
-            hU = ops.matmul(h_in, U)  # U_z h, U_r h, U_h h in one matmul
-            if self.use_bias:
-                hU = hU + self.bias[1]
-            z = self.recurrent_activation(x_z + hU[:, :u])               # update gate
-            r = self.recurrent_activation(x_r + hU[:, u:2 * u])          # reset gate
-            h_tilde = self.activation(x_h + r * hU[:, 2 * u:])           # candidate
+            hU = ops.matmul(h_in, U)  # [U_z h | U_r h | U_h h] in one matmul
+            if b_rec is not None:
+                hU = hU + b_rec
+            h_z, h_r, h_h = ops.split(hU, 3, axis=-1)
+            z = self.recurrent_activation(x_z + h_z)                     # update gate
+            r = self.recurrent_activation(x_r + h_r)                     # reset gate
+            h_tilde = self.activation(x_h + r * h_h)                     # candidate
         else:
-            hU = ops.matmul(h_in, U[:, :2 * u])
-            z = self.recurrent_activation(x_z + hU[:, :u])               # update gate
-            r = self.recurrent_activation(x_r + hU[:, u:])               # reset gate
-            h_tilde = self.activation(x_h + ops.matmul(r * h_in, U[:, 2 * u:]))  # candidate
+            U_zr, U_h = U
+            h_z, h_r = ops.split(ops.matmul(h_in, U_zr), 2, axis=-1)
+            z = self.recurrent_activation(x_z + h_z)                     # update gate
+            r = self.recurrent_activation(x_r + h_r)                     # reset gate
+            h_tilde = self.activation(x_h + ops.matmul(r * h_in, U_h))   # candidate
         if self.convention == "textbook":
             h = (1.0 - z) * h_prev + z * h_tilde                         # new state
         else:
@@ -211,8 +228,10 @@ _CELL_ARGS = ("units", "activation", "recurrent_activation", "use_bias", "kernel
 class GRU(keras.layers.RNN):
     """The GRU layer: :class:`GRUCell` over time, with ``keras.layers.GRU``'s arguments.
 
-    The input projection ``W x + b`` of every time step is one matmul before the loop; the
-    loop runs only the recurrent half (:meth:`GRUCell.recurrent_step`).
+    The recurrent weights are read once before the time loop. (Projecting the inputs of all
+    steps in one matmul before the loop was measured *slower* on a 2-core CPU: 10.3 vs
+    9.2 ms per forward pass of GRU(128) over 64×49×40; the loop carries a 3·units-wide
+    tensor array instead of the inputs.)
 
     With ``return_gates=True`` the layer also returns the gate sequences: its outputs are
     ``[output, z_seq, r_seq]`` (then the states with ``return_state``), ``z_seq`` and
@@ -306,15 +325,16 @@ class GRU(keras.layers.RNN):
                 cell.get_dropout_mask(sequences[:, 0, :]), 1)
         if training and 0.0 < cell.recurrent_dropout < 1.0:
             cell.get_recurrent_dropout_mask(h0)
-        xw = cell.project_inputs(sequences)  # (batch, time, 3·units), one matmul
         gates = cell.return_gates
+        weights = cell.recurrent_weights()  # read once, not once per step
 
-        def step(xw_t, states):
-            h, z, r = cell.recurrent_step(xw_t, states[0], training)
+        def step(x_t, states):
+            xw_t = cell.project_inputs(x_t)
+            h, z, r = cell.recurrent_step(xw_t, states[0], training, weights)
             return (ops.concatenate([h, z, r], axis=-1) if gates else h), [h]
 
         last, outputs, states = _backend_rnn(
-            step, xw, [h0], go_backwards=self.go_backwards, mask=mask, unroll=self.unroll,
+            step, sequences, [h0], go_backwards=self.go_backwards, mask=mask, unroll=self.unroll,
             input_length=sequences.shape[1], zero_output_for_mask=False,
             return_all_outputs=self.return_sequences or gates)
         cell.reset_dropout_mask()

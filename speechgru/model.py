@@ -1,0 +1,131 @@
+"""``build_model(ModelConfig)``: MFCC frames → class probabilities with stacked GRUs.
+
+Layers: input normalisation (per-coefficient mean/variance of the training features,
+stored in the model so exports take raw MFCCs) → N GRU layers (optionally bidirectional)
+→ pooling over time (last state, mean, or attention) → dropout → optional dense layer →
+softmax. ``cell="custom"`` uses :class:`speechgru.gru.GRU`, ``cell="keras"`` uses
+``keras.layers.GRU``; :func:`copy_weights` moves weights between the two so that the same
+config gives equal outputs.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from .config import ModelConfig
+from .gru import GRU, convert_weights
+
+
+@keras.saving.register_keras_serializable(package="speechgru")
+class AttentionPooling(keras.layers.Layer):
+    """Additive attention over time: ``α_t = softmax_t(vᵀ tanh(W h_t + b))``, ``Σ α_t h_t``.
+
+    With ``return_weights=True`` returns ``(pooled, α)`` (α of shape ``(batch, time)``).
+    """
+
+    def __init__(self, units=64, return_weights=False, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.return_weights = return_weights
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        d = input_shape[-1]
+        self.w = self.add_weight(shape=(d, self.units), name="w",
+                                 initializer="glorot_uniform")
+        self.b = self.add_weight(shape=(self.units,), name="b", initializer="zeros")
+        self.v = self.add_weight(shape=(self.units,), name="v", initializer="random_normal")
+
+    def call(self, h, mask=None):
+        scores = ops.tensordot(ops.tanh(ops.matmul(h, self.w) + self.b), self.v, axes=1)
+        if mask is not None:
+            scores = ops.where(mask, scores, ops.full_like(scores, -1e9))
+        alpha = ops.softmax(scores, axis=-1)
+        pooled = ops.sum(h * ops.expand_dims(alpha, -1), axis=1)
+        return (pooled, alpha) if self.return_weights else pooled
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "return_weights": self.return_weights}
+
+
+def _gru_layer(config: ModelConfig, units: int, return_sequences: bool, name: str,
+               unroll: bool = False):
+    if config.cell == "keras":
+        return keras.layers.GRU(units, return_sequences=return_sequences,
+                                reset_after=config.reset_after, unroll=unroll, name=name)
+    return GRU(units, return_sequences=return_sequences, reset_after=config.reset_after,
+               convention=config.convention, unroll=unroll, name=name)
+
+
+def build_model(config: ModelConfig, *, num_frames: int | None, num_features: int,
+                num_classes: int, mean: np.ndarray | None = None,
+                variance: np.ndarray | None = None, batch_size: int | None = None,
+                unroll: bool = False, name: str = "speechgru") -> keras.Model:
+    """The classifier for ``config``; output: probabilities over ``num_classes``.
+
+    ``mean`` / ``variance`` (per feature) set the input normalisation; without them it is
+    the identity. ``batch_size``/``unroll`` fix the batch and unroll the loops (exports).
+    """
+    inp = keras.Input((num_frames, num_features), batch_size=batch_size, name="mfcc")
+    mean = np.zeros(num_features, np.float32) if mean is None else np.asarray(mean)
+    variance = np.ones(num_features, np.float32) if variance is None else np.asarray(variance)
+    x = keras.layers.Normalization(axis=-1, mean=mean.astype(np.float32),
+                                   variance=variance.astype(np.float32), name="normalize")(inp)
+    n = len(config.units)
+    for i, units in enumerate(config.units):
+        last = i == n - 1
+        seq = not last or config.pooling != "last"
+        layer = _gru_layer(config, units, seq, f"gru_{i}", unroll)
+        if config.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bigru_{i}")
+        x = layer(x)
+        if not last and config.dropout:
+            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+    if config.pooling == "mean":
+        x = keras.layers.GlobalAveragePooling1D(name="mean_pool")(x)
+    elif config.pooling == "attention":
+        x = AttentionPooling(config.attention_units, name="attention")(x)
+    if config.dropout:
+        x = keras.layers.Dropout(config.dropout, name="dropout_head")(x)
+    if config.dense_units:
+        x = keras.layers.Dense(config.dense_units, activation="relu", name="dense")(x)
+    out = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def _is_keras_gru(layer) -> bool:
+    return isinstance(layer, keras.layers.GRU)
+
+
+def _gru_weights_to(dst, src_layer, weights):
+    """Convert one GRU's weights from ``src_layer``'s convention to ``dst``'s."""
+    src_keras = _is_keras_gru(src_layer) or getattr(src_layer, "convention", "") == "keras"
+    dst_keras = _is_keras_gru(dst) or getattr(dst, "convention", "") == "keras"
+    units = dst.units if hasattr(dst, "units") else dst.cell.units
+    return weights if src_keras == dst_keras else convert_weights(weights, units)
+
+
+def copy_weights(src: keras.Model, dst: keras.Model) -> None:
+    """Copy every weight of ``src`` into ``dst`` (same architecture, any GRU implementation
+    or convention, any batch size / unrolling)."""
+    src_layers = [layer for layer in src.layers if layer.weights]
+    dst_layers = [layer for layer in dst.layers if layer.weights]
+    if len(src_layers) != len(dst_layers):
+        raise ValueError(f"models differ: {len(src_layers)} vs {len(dst_layers)} layers "
+                         "with weights")
+    for s, d in zip(src_layers, dst_layers, strict=True):
+        if isinstance(s, keras.layers.Bidirectional):
+            d.forward_layer.set_weights(_gru_weights_to(d.forward_layer, s.forward_layer,
+                                                        s.forward_layer.get_weights()))
+            d.backward_layer.set_weights(_gru_weights_to(d.backward_layer, s.backward_layer,
+                                                         s.backward_layer.get_weights()))
+        elif _is_keras_gru(s) or isinstance(s, GRU):
+            d.set_weights(_gru_weights_to(d, s, s.get_weights()))
+        else:
+            d.set_weights(s.get_weights())

@@ -1,0 +1,63 @@
+import keras
+import numpy as np
+import pytest
+
+from speechgru.config import ModelConfig
+from speechgru.errors import ConfigError
+from speechgru.gru import GRU
+from speechgru.model import AttentionPooling, build_model, copy_weights
+
+X = np.random.default_rng(0).normal(size=(3, 10, 6)).astype("float32")
+
+
+def build(cfg, **kw):
+    return build_model(cfg, num_frames=10, num_features=6, num_classes=4, **kw)
+
+
+@pytest.mark.parametrize("cfg", [
+    ModelConfig(units=(8, 8)),
+    ModelConfig(units=(8,), bidirectional=True, pooling="attention", dense_units=5),
+    ModelConfig(units=(8, 4), pooling="mean", reset_after=False),
+    ModelConfig(units=(8,), bidirectional=True, pooling="last", convention="keras"),
+])
+def test_custom_and_keras_cells_give_equal_outputs_after_weight_copy(cfg):
+    ours = build(cfg)
+    assert any(isinstance(layer, GRU) or isinstance(getattr(layer, "forward_layer", None), GRU)
+               for layer in ours.layers)
+    keras_cfg = ModelConfig(**{**cfg.to_dict(), "units": cfg.units, "cell": "keras"})
+    ref = build(keras_cfg)
+    copy_weights(ours, ref)
+    p, q = np.asarray(ours(X)), np.asarray(ref(X))
+    assert p.shape == (3, 4)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(p - q).max() <= 1e-6
+    back = build(cfg)
+    copy_weights(ref, back)
+    assert np.abs(np.asarray(back(X)) - p).max() <= 1e-6
+
+
+def test_normalization_uses_the_given_statistics():
+    cfg = ModelConfig(units=(4,), dropout=0.0)
+    mean, var = X.mean(axis=(0, 1)), X.var(axis=(0, 1))
+    model = build(cfg, mean=mean, variance=var)
+    norm = model.get_layer("normalize")
+    np.testing.assert_allclose(np.asarray(norm(X)), (X - mean) / np.sqrt(var), atol=1e-4)
+
+
+def test_model_config_round_trip_and_errors():
+    cfg = ModelConfig(units=(64, 32), bidirectional=True, pooling="attention")
+    assert ModelConfig.from_json(cfg.to_json()) == cfg
+    for bad in ({"units": []}, {"units": [0]}, {"pooling": "max"}, {"cell": "lstm"},
+                {"dropout": 1.5}):
+        with pytest.raises(ConfigError):
+            ModelConfig.from_dict(bad)
+
+
+def test_attention_model_saves_and_loads_in_safe_mode(tmp_path):
+    model = build(ModelConfig(units=(8,), pooling="attention"))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_array_equal(np.asarray(model(X)), np.asarray(loaded(X)))
+    pool = AttentionPooling(4, return_weights=True)
+    _, alpha = pool(np.asarray(X))
+    np.testing.assert_allclose(np.asarray(alpha).sum(axis=1), 1.0, atol=1e-5)
