@@ -24,7 +24,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/speechgru synth $(DEMO_DATA) --per-word 60 --seed 0
 	$(VENV)/bin/speechgru check-data $(DEMO_DATA)
-	$(VENV)/bin/speechgru features $(DEMO_DATA) --cache-dir .cache/features
+	rm -rf $(DEMO_RUN)
+	$(VENV)/bin/speechgru train --data $(DEMO_DATA) --out $(DEMO_RUN) --epochs 20
+	$(VENV)/bin/speechgru evaluate $(DEMO_RUN) --data $(DEMO_DATA) --split test
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

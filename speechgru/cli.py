@@ -95,6 +95,51 @@ def cmd_features(args) -> int:
     return 0
 
 
+def _run_config(args):
+    from .config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
+
+    config = (RunConfig.load(args.config) if args.config else
+              RunConfig(FeatureConfig(), ModelConfig(), TrainConfig()))
+    overrides = {}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.words:
+        overrides["words"] = _words(args.words)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if overrides:
+        train = TrainConfig.from_dict({**config.train.to_dict(), **overrides},
+                                      source="command line")
+        config = RunConfig(config.features, config.model, train)
+    return config
+
+
+def cmd_train(args) -> int:
+    from .evaluate import format_report
+    from .train import train
+
+    config = None if args.resume else _run_config(args)
+    m = train(args.data, args.out, config, resume=args.resume, cache_dir=args.cache_dir,
+              strategy=args.strategy)
+    print(f"run directory: {args.out}  (best epoch {m['best_epoch']} of {m['epochs_run']})")
+    print(format_report(m))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import format_report
+    from .train import evaluate_run
+
+    m = evaluate_run(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir,
+                     progress=not args.json)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        print(format_report(m))
+        print("wrote " + ", ".join(m["written"]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="speechgru",
                                 description="Keyword spotting with a hand-written GRU.")
@@ -124,6 +169,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_features)
+
+    s = sub.add_parser("train", help="train a stacked-GRU model into a run directory")
+    s.add_argument("--data", action="append", required=True,
+                   help="a dataset folder (repeat to mix sources)")
+    s.add_argument("--out", required=True, help="the run directory")
+    s.add_argument("--config", help="a JSON file with features / model / train sections")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--words", help="comma-separated command words")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last finished epoch")
+    s.add_argument("--strategy", default="default",
+                   choices=["default", "mirrored", "multiworker"])
+    s.add_argument("--cache-dir", default=".cache/features")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="evaluate a run's best model on a dataset")
+    s.add_argument("run_dir")
+    s.add_argument("--data", required=True)
+    s.add_argument("--split", choices=["train", "validation", "test"],
+                   help="only this split of the dataset (default: every clip)")
+    s.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    s.add_argument("--cache-dir", default=".cache/features")
+    s.set_defaults(func=cmd_evaluate)
     return p
 
 

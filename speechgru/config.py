@@ -213,3 +213,92 @@ class ModelConfig(_JSONConfig):
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         _check(self.attention_units > 0 and self.dense_units >= 0,
                "attention_units must be > 0 and dense_units >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(_JSONConfig):
+    """How a model is trained (see :mod:`speechgru.train`)."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    min_learning_rate: float = 1e-5
+    warmup_epochs: int = 1
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.05
+    patience: int = 12  # early stopping on validation accuracy
+    seed: int = 0
+    words: tuple[str, ...] = COMMANDS
+    validation_percent: float = 10.0
+    testing_percent: float = 10.0
+    silence_ratio: float = 1.0  # silence clips per training epoch / mean clips per command
+    unknown_ratio: float = 1.5  # unknown clips per epoch / mean clips per command
+    # augmentation (feature domain: see speechgru.augment)
+    augment: bool = True
+    noise_prob: float = 0.8
+    snr_db: tuple[float, float] = (0.0, 25.0)
+    time_shift_ms: float = 100.0
+    time_masks: int = 2
+    time_mask_frames: int = 5
+    freq_masks: int = 2
+    freq_mask_bands: int = 4
+
+    def __post_init__(self):
+        for name, kind in [("epochs", int), ("batch_size", int), ("learning_rate", float),
+                           ("patience", int), ("seed", int), ("augment", bool),
+                           ("noise_prob", float), ("time_shift_ms", float)]:
+            _check_type(self, name, kind)
+        _check(self.epochs > 0, f"epochs must be > 0, got {self.epochs}")
+        _check(self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size}")
+        _check(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        _check(isinstance(self.words, tuple) and len(self.words) > 0
+               and all(isinstance(w, str) and w for w in self.words),
+               f"words must be a non-empty list of strings, got {self.words!r}")
+        _check(len(set(self.words)) == len(self.words), f"words repeat: {self.words!r}")
+        _check(isinstance(self.snr_db, tuple) and len(self.snr_db) == 2
+               and self.snr_db[0] <= self.snr_db[1], f"snr_db must be [low, high], "
+               f"got {self.snr_db!r}")
+        _check(0 <= self.noise_prob <= 1, f"noise_prob must be in [0, 1], got {self.noise_prob}")
+        _check(0 <= self.validation_percent < 100 and 0 <= self.testing_percent < 100,
+               "validation_percent and testing_percent must be in [0, 100)")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything a run directory's ``config.json`` holds."""
+
+    features: FeatureConfig
+    model: ModelConfig
+    train: TrainConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": self.features.to_dict(), "model": self.model.to_dict(),
+                "train": self.train.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> RunConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a JSON object")
+        unknown = sorted(set(data) - {"features", "model", "train"})
+        if unknown:
+            raise ConfigError(f"{source}: unknown section(s) {unknown}; "
+                              "valid sections are features, model, train")
+        return cls(FeatureConfig.from_dict(data.get("features", {}), source=source),
+                   ModelConfig.from_dict(data.get("model", {}), source=source),
+                   TrainConfig.from_dict(data.get("train", {}), source=source))
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+        return cls.from_dict(data, source=str(path))
+
+    def save(self, path: str | Path) -> None:
+        from .utils import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")

@@ -129,3 +129,9 @@ def copy_weights(src: keras.Model, dst: keras.Model) -> None:
             d.set_weights(_gru_weights_to(d, s, s.get_weights()))
         else:
             d.set_weights(s.get_weights())
+
+
+def load_model(path) -> keras.Model:
+    """Load a ``.keras`` model of ours in safe mode (no arbitrary code: no lambdas, no
+    pickles); our layers are registered by importing this module."""
+    return keras.models.load_model(path, safe_mode=True)

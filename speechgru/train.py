@@ -1,0 +1,375 @@
+"""Training: cached MFCCs → balanced, augmented epochs → the stacked-GRU model → a run dir.
+
+A run directory holds::
+
+    config.json      features + model + train settings (RunConfig)
+    labels.txt       one label per line, in output order
+    best.keras       the model with the best validation accuracy
+    last.keras       the latest epoch, with optimizer state (for --resume)
+    state.json       epoch, best accuracy, early-stopping count (for --resume)
+    history.csv      one row per epoch
+    logs/            TensorBoard
+    metrics.json     validation metrics of best.keras
+    curves.png, confusion.png
+
+Everything random is derived from (seed, epoch, batch), and the state is saved at the end
+of every epoch, so a run killed at any moment and restarted with ``resume=True`` continues
+from its last finished epoch and ends as the run that was never killed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import SILENCE, UNKNOWN, FeatureConfig, RunConfig
+from .data import Clip, Dataset, extract_features, scan_dataset
+from .errors import ConfigError, DataError
+from .utils import atomic_write_text
+
+
+@dataclass
+class Prepared:
+    labels: list[str]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    noise: np.ndarray  # MFCC of background-noise clips (train split)
+    train_clips: list[Clip]
+    val_clips: list[Clip]
+    bad: list[tuple[str, str]]
+
+
+def _generated_noise(features: FeatureConfig, count: int, seed: int) -> np.ndarray:
+    """MFCCs of coloured-noise clips, for datasets without background noise."""
+    from .features import mfcc
+    from .synth import colored_noise
+
+    rng = np.random.default_rng([seed, 7])
+    out = []
+    for i in range(count):
+        color = ("white", "pink", "brown", "hum")[i % 4]
+        y = colored_noise(features.clip_samples, rng, color) * float(10 ** rng.uniform(-3, -1))
+        out.append(mfcc(y, features))
+    return np.stack(out)
+
+
+def prepare(data_dirs: list[str | Path], config: RunConfig, *, cache_dir: str | Path | None,
+            progress: bool = True) -> Prepared:
+    """Scan every source, extract (cached) features, and split train / validation."""
+    if not data_dirs:
+        raise DataError("no --data given: name at least one dataset folder")
+    tc, fc = config.train, config.features
+    labels = [SILENCE, UNKNOWN, *tc.words]
+    train_clips: list[Clip] = []
+    val_clips: list[Clip] = []
+    bad: list[tuple[str, str]] = []
+    for d in data_dirs:
+        ds: Dataset = scan_dataset(d, words=tc.words, validation_percent=tc.validation_percent,
+                                   testing_percent=tc.testing_percent,
+                                   clip_seconds=fc.clip_seconds)
+        bad.extend(ds.bad)
+        train_clips += ds.select("train")
+        val_clips += ds.select("validation")
+    if not train_clips:
+        raise DataError(f"no training clips in {', '.join(map(str, data_dirs))}")
+    present = {c.label for c in train_clips}
+    missing = [w for w in tc.words if w not in present]
+    if missing:
+        raise DataError(f"no training clips for the word(s) {missing} in "
+                        f"{', '.join(map(str, data_dirs))}; check --words or the dataset")
+    tr = extract_features(train_clips, fc, cache_dir=cache_dir, progress=progress)
+    va = extract_features(val_clips, fc, cache_dir=cache_dir, progress=progress)
+    bad += tr.bad + va.bad
+    if len(va.clips) == 0:
+        raise DataError("the validation split is empty: give more speakers or raise "
+                        "validation_percent")
+    noise_idx = [i for i, c in enumerate(tr.clips) if c.label == SILENCE]
+    noise = tr.x[noise_idx] if noise_idx else _generated_noise(fc, 32, tc.seed)
+    x_train, y_train = tr.x, tr.labels(labels)
+    if not noise_idx:  # no silence in the data: generated noise clips are the silence class
+        x_train = np.concatenate([x_train, noise])
+        y_train = np.concatenate([y_train, np.full(len(noise), 0, np.int32)])
+    return Prepared(labels, x_train, y_train, va.x, va.labels(labels), noise, tr.clips,
+                    va.clips, bad)
+
+
+def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: int) -> np.ndarray:
+    """The training examples of one epoch: every command clip, and unknown / silence clips
+    sampled to the configured ratios of the mean command count; shuffled; a pure function
+    of (seed, epoch)."""
+    tc = config.train
+    rng = np.random.default_rng([tc.seed, epoch])
+    sil, unk = labels.index(SILENCE), labels.index(UNKNOWN)
+    cmd = np.flatnonzero((y != sil) & (y != unk))
+    counts = np.bincount(y[cmd], minlength=len(labels))
+    mean_cmd = counts[counts > 0].mean() if len(cmd) else 1.0
+    parts = [cmd]
+    for cls, ratio in ((sil, tc.silence_ratio), (unk, tc.unknown_ratio)):
+        pool = np.flatnonzero(y == cls)
+        want = int(round(ratio * mean_cmd))
+        if len(pool) and want:
+            parts.append(rng.choice(pool, size=want, replace=want > len(pool)))
+    idx = np.concatenate(parts)
+    rng.shuffle(idx)
+    return idx
+
+
+def _one_hot(y, n):
+    return np.eye(n, dtype=np.float32)[y]
+
+
+def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: int):
+    import tensorflow as tf
+
+    from .augment import make_augmenter
+
+    tc, n = config.train, len(prep.labels)
+    bs = tc.batch_size
+    augment = make_augmenter(config.features, tc, prep.noise) if tc.augment else None
+
+    def gen():
+        for epoch in range(start_epoch, tc.epochs):
+            idx = epoch_indices(prep.y_train, prep.labels, config, epoch)
+            for b in range(steps):
+                sel = idx[(b * bs) % len(idx):][:bs]
+                if len(sel) < bs:  # wrap: every batch is full
+                    sel = np.concatenate([sel, idx[:bs - len(sel)]])
+                yield (prep.x_train[sel], _one_hot(prep.y_train[sel], n),
+                       np.array([tc.seed, epoch * 100003 + b], np.int64))
+
+    F = config.features
+    spec = (tf.TensorSpec((bs, F.num_frames, F.num_features), tf.float32),
+            tf.TensorSpec((bs, n), tf.float32), tf.TensorSpec((2,), tf.int64))
+    ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
+    if augment is not None:
+        ds = ds.map(augment, num_parallel_calls=2, deterministic=True)
+    else:
+        ds = ds.map(lambda x, y, s: (x, y))
+    return ds.prefetch(4)
+
+
+def _make_callback(run_dir: Path, patience: int, state: dict):
+    import keras
+
+    class RunState(keras.callbacks.Callback):
+        """Best checkpoint, early stopping, history and resumable state, per epoch."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            # dropout randomness as a function of (seed, epoch): the state of Keras' seed
+            # generators is not saved in .keras files, so a resumed run would differ
+            for i, gen in enumerate(_seed_generators(self.model)):
+                gen.state.assign(np.array([state["seed"] + i, epoch], dtype=gen.state.dtype))
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            lr = self.model.optimizer.learning_rate
+            row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
+                   "learning_rate": float(np.asarray(lr))}
+            state["history"].append(row)
+            val = row.get("val_accuracy", 0.0)
+            if val > state["best"]:
+                state["best"], state["best_epoch"], state["wait"] = val, epoch + 1, 0
+                _save_model(self.model, run_dir / "best.keras")
+            else:
+                state["wait"] += 1
+            _write_history(run_dir / "history.csv", state["history"])
+            _save_model(self.model, run_dir / "last.keras")
+            state["epoch"] = epoch + 1
+            atomic_write_text(run_dir / "state.json", json.dumps(state, indent=1))
+            if state["wait"] >= patience:
+                self.model.stop_training = True
+                state["stopped_early"] = True
+                atomic_write_text(run_dir / "state.json", json.dumps(state, indent=1))
+
+    return RunState()
+
+
+def _seed_generators(model) -> list:
+    import keras
+
+    gens = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        for value in vars(layer).values():
+            if isinstance(value, keras.random.SeedGenerator):
+                gens.append(value)
+    return gens
+
+
+def _save_model(model, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _write_history(path: Path, rows: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _compile(model, config: RunConfig, steps_per_epoch: int):
+    import keras
+
+    tc = config.train
+    total = max(1, tc.epochs * steps_per_epoch)
+    warm = min(total - 1, tc.warmup_epochs * steps_per_epoch)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=tc.learning_rate / 10 if warm else tc.learning_rate,
+        decay_steps=max(1, total - warm), alpha=tc.min_learning_rate / tc.learning_rate,
+        warmup_target=tc.learning_rate if warm else None, warmup_steps=warm)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=tc.weight_decay,
+                                         clipnorm=5.0),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=tc.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+
+
+def train(data_dirs: list[str | Path], run_dir: str | Path, config: RunConfig | None = None,
+          *, resume: bool = False, cache_dir: str | Path | None = ".cache/features",
+          verbose: int | str = "auto", strategy: str = "default") -> dict:
+    """Train a model and fill ``run_dir``; returns the validation metrics of the best model.
+
+    ``resume=True`` continues a run from its last finished epoch (its ``config.json`` wins
+    over ``config``). Without ``resume``, a run directory that already holds a run is an
+    error: nothing already done is overwritten.
+    """
+    import keras
+    import tensorflow as tf
+
+    from .distribute import get_strategy
+    from .model import build_model, load_model
+
+    run_dir = Path(run_dir)
+    state_path = run_dir / "state.json"
+    if resume:
+        if not (run_dir / "config.json").exists():
+            raise ConfigError(f"{run_dir}: nothing to resume (no config.json); "
+                              "start the run without --resume")
+        config = RunConfig.load(run_dir / "config.json")
+    else:
+        if (run_dir / "config.json").exists():
+            raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it "
+                              "or choose another --out")
+        config = config or RunConfig(FeatureConfig(), *_defaults())
+    keras.utils.set_random_seed(config.train.seed)
+    tf.config.experimental.enable_op_determinism()
+    prep = prepare(data_dirs, config, cache_dir=cache_dir, progress=verbose != 0)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        config.save(run_dir / "config.json")
+        atomic_write_text(run_dir / "labels.txt", "\n".join(prep.labels) + "\n")
+        atomic_write_text(run_dir / "data.json", json.dumps(
+            {"sources": [str(d) for d in data_dirs], "train_clips": len(prep.train_clips),
+             "validation_clips": len(prep.val_clips),
+             "bad_files": [{"file": f, "reason": r} for f, r in prep.bad]}, indent=1))
+    elif (run_dir / "labels.txt").read_text().split() != prep.labels:
+        raise ConfigError(f"{run_dir}/labels.txt does not match the labels of the data")
+    tc = config.train
+    n_epoch = len(epoch_indices(prep.y_train, prep.labels, config, 0))
+    steps = int(np.ceil(n_epoch / tc.batch_size))
+    state = {"seed": tc.seed, "epoch": 0, "best": -1.0, "best_epoch": 0, "wait": 0, "history": [],
+             "stopped_early": False}
+    with get_strategy(strategy).scope():
+        if resume and state_path.exists():
+            state = json.loads(state_path.read_text())
+            model = load_model(run_dir / "last.keras")
+        else:
+            F = config.features
+            model = build_model(config.model, num_frames=F.num_frames,
+                                num_features=F.num_features, num_classes=len(prep.labels),
+                                mean=prep.x_train.mean(axis=(0, 1)),
+                                variance=prep.x_train.var(axis=(0, 1)) + 1e-6)
+            _compile(model, config, steps)
+    start = state["epoch"]
+    if start < tc.epochs and not state.get("stopped_early"):
+        val_ds = tf.data.Dataset.from_tensor_slices(
+            (prep.x_val, _one_hot(prep.y_val, len(prep.labels)))).batch(256)
+        callbacks = [_make_callback(run_dir, tc.patience, state),
+                     keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False,
+                                                 profile_batch=0)]
+        if verbose == "auto":
+            verbose = 1 if sys.stdout.isatty() else 2
+        model.fit(_train_dataset(prep, config, start, steps), epochs=tc.epochs,
+                  initial_epoch=start, steps_per_epoch=steps, validation_data=val_ds,
+                  callbacks=callbacks, verbose=verbose, shuffle=False)
+    return finish(run_dir, prep)
+
+
+def finish(run_dir: Path, prep: Prepared) -> dict:
+    """Validation metrics, curves and confusion of the best model."""
+    from .evaluate import metrics
+    from .model import load_model
+    from .plots import plot_confusion, plot_curves
+
+    best = load_model(run_dir / "best.keras")
+    probs = best.predict(prep.x_val, batch_size=256, verbose=0)
+    m = metrics(probs, prep.y_val, prep.labels)
+    state = json.loads((run_dir / "state.json").read_text())
+    m["best_epoch"] = state["best_epoch"]
+    m["epochs_run"] = state["epoch"]
+    atomic_write_text(run_dir / "metrics.json", json.dumps(m, indent=1))
+    plot_curves(state["history"], run_dir / "curves.png")
+    plot_confusion(np.array(m["confusion"]), prep.labels, run_dir / "confusion.png",
+                   title=f"validation, accuracy {m['accuracy']:.3f}")
+    return m
+
+
+def _defaults():
+    from .config import ModelConfig, TrainConfig
+
+    return ModelConfig(), TrainConfig()
+
+
+def load_run(run_dir: str | Path):
+    """``(RunConfig, labels, best model)`` of a finished run (safe-mode load)."""
+    from .model import load_model
+
+    run_dir = Path(run_dir)
+    for name in ("config.json", "labels.txt", "best.keras"):
+        if not (run_dir / name).exists():
+            raise ConfigError(f"{run_dir}: not a finished run directory (no {name})")
+    config = RunConfig.load(run_dir / "config.json")
+    labels = (run_dir / "labels.txt").read_text().split()
+    model = load_model(run_dir / "best.keras")
+    return config, labels, model
+
+
+def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, split: str | None = None,
+                 cache_dir: str | Path | None = ".cache/features",
+                 progress: bool = True) -> dict:
+    """Evaluate a run's best model on every clip of ``data_dir`` (or one split of it)."""
+    from .evaluate import metrics
+    from .plots import plot_confusion
+
+    run_dir = Path(run_dir)
+    config, labels, model = load_run(run_dir)
+    ds = scan_dataset(data_dir, words=config.train.words)
+    clips = ds.clips if split is None else ds.select(split)
+    clips = [c for c in clips if c.label in labels]
+    if not clips:
+        raise DataError(f"{data_dir}: no clips with the run's labels {labels}")
+    feats = extract_features(clips, config.features, cache_dir=cache_dir, progress=progress)
+    probs = model.predict(feats.x, batch_size=256, verbose=0)
+    m = metrics(probs, feats.labels(labels), labels)
+    m["data"] = str(data_dir)
+    m["bad_files"] = [{"file": f, "reason": r} for f, r in feats.bad]
+    name = Path(data_dir).resolve().name + (f"-{split}" if split else "")
+    out = run_dir / "eval"
+    out.mkdir(exist_ok=True)
+    atomic_write_text(out / f"{name}.json", json.dumps(m, indent=1))
+    plot_confusion(np.array(m["confusion"]), labels, out / f"{name}-confusion.png",
+                   title=f"{name}, accuracy {m['accuracy']:.3f}")
+    m["written"] = [str(out / f"{name}.json"), str(out / f"{name}-confusion.png")]
+    return m
