@@ -135,3 +135,11 @@ def load_model(path) -> keras.Model:
     """Load a ``.keras`` model of ours in safe mode (no arbitrary code: no lambdas, no
     pickles); our layers are registered by importing this module."""
     return keras.models.load_model(path, safe_mode=True)
+
+
+def normalization_stats(model: keras.Model) -> tuple[np.ndarray, np.ndarray]:
+    """The input normalisation's ``(mean, variance)`` (constants, not weights, in Keras:
+    :func:`copy_weights` cannot carry them, so rebuilds pass them to :func:`build_model`)."""
+    layer = model.get_layer("normalize")
+    return (np.asarray(layer.mean, np.float32).reshape(-1),
+            np.asarray(layer.variance, np.float32).reshape(-1))

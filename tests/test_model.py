@@ -61,3 +61,17 @@ def test_attention_model_saves_and_loads_in_safe_mode(tmp_path):
     pool = AttentionPooling(4, return_weights=True)
     _, alpha = pool(np.asarray(X))
     np.testing.assert_allclose(np.asarray(alpha).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_rebuild_with_normalization_stats_equals_the_original():
+    from speechgru.model import normalization_stats
+
+    cfg = ModelConfig(units=(4,), dropout=0.0)
+    mean, var = X.mean(axis=(0, 1)) + 1.0, X.var(axis=(0, 1)) * 2.0
+    model = build(cfg, mean=mean, variance=var)
+    m2, v2 = normalization_stats(model)
+    np.testing.assert_allclose(m2, mean, rtol=1e-6)
+    rebuilt = build_model(cfg, num_frames=10, num_features=6, num_classes=4, batch_size=3,
+                          unroll=True, mean=m2, variance=v2)
+    copy_weights(model, rebuilt)
+    np.testing.assert_allclose(np.asarray(rebuilt(X)), np.asarray(model(X)), atol=1e-6)
