@@ -27,6 +27,8 @@ demo: $(STAMP)
 	rm -rf $(DEMO_RUN)
 	$(VENV)/bin/speechgru train --data $(DEMO_DATA) --out $(DEMO_RUN) --epochs 20
 	$(VENV)/bin/speechgru evaluate $(DEMO_RUN) --data $(DEMO_DATA) --split test
+	$(VENV)/bin/speechgru export $(DEMO_RUN) --out models/demo --force
+	$(VENV)/bin/speechgru predict models/demo $(DEMO_DATA)/yes/*_nohash_0.wav $(DEMO_DATA)/stop/*_nohash_0.wav 2>/dev/null | head -8
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -35,4 +37,4 @@ test: lint
 	$(VENV)/bin/python -m pytest -q
 
 clean:
-	rm -rf $(DEMO_DATA) $(DEMO_RUN) .cache
+	rm -rf $(DEMO_DATA) $(DEMO_RUN) models/demo .cache

@@ -140,6 +140,37 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export_run, format_report
+
+    report = export_run(args.run_dir, args.out, force=args.force, cache_dir=args.cache_dir)
+    print(format_report(report))
+    print(f"wrote {report['out_dir']}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .errors import AudioError
+    from .runtime import Recognizer
+
+    rec = Recognizer(args.model_dir, variant=args.variant)
+    failed = 0
+    for f in args.files:
+        try:
+            r = rec.predict_file(f, top_k=args.top_k)
+        except AudioError as exc:  # one bad file does not lose the others
+            failed += 1
+            r = {"file": f, "error": str(exc)}
+        if args.json:
+            print(json.dumps(r))
+        elif "error" in r:
+            print(f"{f}: error: {r['error']}", file=sys.stderr)
+        else:
+            others = ", ".join(f"{t['label']} {t['p']:.2f}" for t in r["top"][1:])
+            print(f"{f}: {r['label']} ({r['confidence']:.2f}; then {others})")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="speechgru",
                                 description="Keyword spotting with a hand-written GRU.")
@@ -193,6 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="one JSON object on stdout")
     s.add_argument("--cache-dir", default=".cache/features")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("export", help="export a run to SavedModel + TFLite with a report")
+    s.add_argument("run_dir")
+    s.add_argument("--out", help="model directory (default: models/<run name>)")
+    s.add_argument("--force", action="store_true", help="replace an existing directory")
+    s.add_argument("--cache-dir", default=".cache/features")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("predict", help="label audio files with an exported model (no TF)")
+    s.add_argument("model_dir")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--variant", default="float32")
+    s.add_argument("--top-k", type=int, default=3)
+    s.add_argument("--json", action="store_true", help="one JSON object per file")
+    s.set_defaults(func=cmd_predict)
     return p
 
 
