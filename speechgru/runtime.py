@@ -12,15 +12,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from .errors import AudioError, ExportError
+from .audio import fit_to_length, read_audio
+from .errors import ExportError
 
 
 def _resample_linear(y: np.ndarray, sr: int, target: int) -> np.ndarray:
-    """Band-limited enough for speech: windowed-sinc-free linear interpolation after a
-    moving-average low-pass when downsampling. (The training side uses soxr; the runtime
-    stays dependency-free. Prefer recording at the model's rate.)"""
+    """Linear interpolation, after a moving-average low-pass when downsampling. (Training
+    uses soxr through librosa; the runtime stays small. Prefer audio at the model's rate.)"""
     if sr == target:
         return y
     if target < sr:
@@ -32,28 +31,10 @@ def _resample_linear(y: np.ndarray, sr: int, target: int) -> np.ndarray:
 
 
 def read_clip(path: str | Path, sample_rate: int, num_samples: int) -> np.ndarray:
-    """Read a file as mono float32 at ``sample_rate``, fitted to ``num_samples`` (loudest
-    window, or zero-padded, as in training)."""
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file")
-    try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise AudioError(f"{path}: not readable as audio ({exc})") from None
-    if data.size == 0:
-        raise AudioError(f"{path}: empty (0 samples)")
-    if not np.all(np.isfinite(data)):
-        raise AudioError(f"{path}: NaN/Inf samples; the file is corrupt")
-    y = _resample_linear(data.mean(axis=1), sr, sample_rate)
-    if len(y) < num_samples:
-        left = (num_samples - len(y)) // 2
-        return np.pad(y, (left, num_samples - len(y) - left)).astype(np.float32)
-    energy = np.concatenate([[0.0], np.cumsum(y.astype(np.float64) ** 2)])
-    window = energy[num_samples:] - energy[:-num_samples]
-    best = np.flatnonzero(window >= window.max() - 1e-12 * max(window.max(), 1.0))
-    start = int(best[len(best) // 2])
-    return y[start:start + num_samples]
+    """Read, validate and mix to mono (``speechgru.audio``, which loads librosa only to
+    resample), resample without librosa, and fit to ``num_samples`` as in training."""
+    y, sr = read_audio(path)
+    return fit_to_length(_resample_linear(y, sr, sample_rate), num_samples)
 
 
 class Recognizer:
