@@ -43,10 +43,7 @@ def _convert_worker(saved_model: str, out: str, mode: str, calib: str | None, co
 
         conv = tf.lite.TFLiteConverter.from_saved_model(saved_model)
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if mode == "float16":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.target_spec.supported_types = [tf.float16]
-        elif mode == "dynamic":
+        if mode == "dynamic":
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
         elif mode == "int8":
             data = np.load(calib, allow_pickle=False)

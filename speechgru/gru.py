@@ -305,8 +305,7 @@ class GRU(keras.layers.RNN):
             return out_mask
         if not isinstance(out_mask, list | tuple):
             out_mask = [out_mask]
-        seq_mask = mask if mask is not None else None
-        extra = [seq_mask, seq_mask] if self.cell.return_gates else []
+        extra = [mask, mask] if self.cell.return_gates else []
         states = [None] if self.return_state else []
         return [out_mask[0], *extra, *states]
 
