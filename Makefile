@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/speechgru synth $(DEMO_DATA) --per-word 60 --seed 0
 	$(VENV)/bin/speechgru check-data $(DEMO_DATA)
 	rm -rf $(DEMO_RUN)
-	$(VENV)/bin/speechgru train --data $(DEMO_DATA) --out $(DEMO_RUN) --epochs 20
+	$(VENV)/bin/speechgru train --data $(DEMO_DATA) --out $(DEMO_RUN) --epochs 60
 	$(VENV)/bin/speechgru evaluate $(DEMO_RUN) --data $(DEMO_DATA) --split test
 	$(VENV)/bin/speechgru export $(DEMO_RUN) --out models/demo --force
 	$(VENV)/bin/speechgru predict models/demo $(DEMO_DATA)/yes/*_nohash_0.wav $(DEMO_DATA)/stop/*_nohash_0.wav 2>/dev/null | head -8

@@ -171,6 +171,32 @@ def cmd_predict(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_listen(args) -> int:
+    from .runtime import Listener
+
+    lis = Listener(args.model_dir, variant=args.variant, threshold=args.threshold,
+                   smoothing=args.smoothing, suppression_ms=args.suppression_ms,
+                   phases=args.phases)
+
+    def show(found):
+        for d in found:
+            if args.json:
+                print(json.dumps(d), flush=True)
+            else:
+                print(f"{d['time']:9.2f} s  {d['label']:<8} {d['p']:.2f}", flush=True)
+
+    if args.source != "-":
+        show(lis.listen_file(args.source))
+        return 0
+    # raw signed 16-bit little-endian mono PCM at the model's rate, e.g. from
+    # `arecord -f S16_LE -r 16000 -c 1 -t raw`; a tenth of a second at a time
+    chunk = 2 * max(lis.hop, lis.sample_rate // 10)
+    while data := sys.stdin.buffer.read(chunk):
+        show(lis.feed_pcm16(data))
+    show(lis.flush())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="speechgru",
                                 description="Keyword spotting with a hand-written GRU.")
@@ -239,6 +265,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int, default=3)
     s.add_argument("--json", action="store_true", help="one JSON object per file")
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("listen", help="detect commands in a long recording or in raw PCM on "
+                                      "stdin, with the streaming model (no TF)")
+    s.add_argument("model_dir")
+    s.add_argument("source", help="an audio file, or - for raw S16_LE mono PCM on stdin at "
+                                  "the model's sample rate")
+    s.add_argument("--variant", default="float32", choices=["float32", "int8"],
+                   help="stream_<variant>.tflite")
+    s.add_argument("--threshold", type=float, default=0.6,
+                   help="smoothed confidence a command needs (higher: fewer false accepts, "
+                        "lower recall)")
+    s.add_argument("--smoothing", type=int, default=2,
+                   help="windows averaged into the posterior")
+    s.add_argument("--suppression-ms", type=float, default=1000.0,
+                   help="do not report the same command again within this time")
+    s.add_argument("--phases", type=int, default=4,
+                   help="staggered windows per window length (more: finer timing, more "
+                        "compute per hop)")
+    s.add_argument("--json", action="store_true", help="one JSON object per detection")
+    s.set_defaults(func=cmd_listen)
     return p
 
 

@@ -4,10 +4,17 @@ A model directory (written to a temporary folder, then renamed into place) holds
 
     saved_model/         MFCC frames (1, T, F) → probabilities (Keras model.export)
     float32.tflite       MFCC frames → probabilities, builtins only
+    float16.tflite       float16 weights (computed in float32)
     dynamic.tflite       dynamic-range quantized weights
     int8.tflite          full integer (int8 in/out), unrolled GRU, calibrated on real clips
     wave_float32.tflite  raw 16 kHz PCM (1, samples) → probabilities, MFCC in the graph
+    frontend.tflite      one frame of PCM (1, n_fft) → its MFCC row (1, 1, n_mfcc)
+    stream_float32.tflite  signature inputs frame (1, n_mfcc), state_i (1, units_i);
+    stream_int8.tflite     outputs probabilities, state_i: one GRU step per hop
     labels.txt, features.json, export_report.json
+
+The streaming models run one step per hop with the GRU states passed in and out (so the
+device keeps them); from zero states over a clip's frames they give the clip's output.
 
 Facts this module works around (TF 2.21, measured here): a GRU with batch ``None`` fails
 builtins-only conversion (``tf.TensorListReserve ... element_shape``), so the batch is fixed
@@ -29,9 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ExportError
+from .runtime import dequantize, quantize
 from .utils import atomic_write_text
 
-VARIANTS = ("float32", "dynamic", "int8")
+VARIANTS = ("float32", "float16", "dynamic", "int8")
+STREAM_VARIANTS = ("float32", "int8")
 # dynamic-range quantisation of the front end's mel and DCT constants wrecks the MFCC
 # (measured: max |Δ| 0.96, 61 % top-1 agreement), so the raw-audio model ships as float32
 WAVE_VARIANTS = ("float32",)
@@ -45,10 +54,19 @@ def _convert_worker(saved_model: str, out: str, mode: str, calib: str | None, co
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if mode == "dynamic":
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif mode == "float16":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.target_spec.supported_types = [tf.float16]
         elif mode == "int8":
             data = np.load(calib, allow_pickle=False)
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.representative_dataset = lambda: ([x[None]] for x in data)
+            if isinstance(data, np.ndarray):  # one input: rows of it
+                conv.representative_dataset = lambda: ([x[None]] for x in data)
+            else:  # named inputs (.npz): one sample = the i-th row of every array
+                arrays = {k: data[k] for k in data.files}
+                n = len(next(iter(arrays.values())))
+                conv.representative_dataset = lambda: (
+                    {k: v[i:i + 1] for k, v in arrays.items()} for i in range(n))
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8
@@ -89,6 +107,33 @@ def _export_wave_model(model, features, path: Path) -> None:
         tf.TensorSpec([1, features.clip_samples], tf.float32, name="pcm")], verbose=False)
 
 
+def run_stream_tflite(path: Path, x: np.ndarray, keep_states: bool = False):
+    """Run a ``stream_*`` model over each clip of ``x`` (clips, frames, features) from zero
+    states; returns the last probabilities per clip, the median ms per step, and (with
+    ``keep_states``) every step's inputs as a dict of arrays (for int8 calibration)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path), num_threads=1)
+    run = it.get_signature_runner()
+    ins, outs = run.get_input_details(), run.get_output_details()
+    names = sorted(k for k in ins if k.startswith("state_"))
+    results, times, seen = [], [], {k: [] for k in ins}
+    for clip in x:
+        states = {k: np.zeros(ins[k]["shape"], np.float32) for k in names}
+        for frame in clip:
+            feed = {"frame": frame[None].astype(np.float32), **states}
+            if keep_states:
+                for k, v in feed.items():
+                    seen[k].append(v)
+            t = time.perf_counter()
+            y = run(**{k: quantize(v, ins[k]) for k, v in feed.items()})
+            times.append(time.perf_counter() - t)
+            states = {k: dequantize(y[k], outs[k]) for k in names}
+        results.append(dequantize(y["probabilities"], outs["probabilities"])[0])
+    kept = {k: np.concatenate(v) for k, v in seen.items()} if keep_states else None
+    return np.stack(results), float(np.median(times) * 1e3), kept
+
+
 def run_tflite(path: Path, x: np.ndarray) -> tuple[np.ndarray, float]:
     """Outputs for each row of ``x`` (float), and the median latency per call in ms."""
     from ai_edge_litert.interpreter import Interpreter
@@ -98,20 +143,89 @@ def run_tflite(path: Path, x: np.ndarray) -> tuple[np.ndarray, float]:
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     results, times = [], []
     for row in x:
-        v = row[None]
-        if inp["dtype"] == np.int8:
-            scale, zero = inp["quantization"]
-            v = np.clip(np.round(v / scale + zero), -128, 127).astype(np.int8)
-        it.set_tensor(inp["index"], v.astype(inp["dtype"]))
+        it.set_tensor(inp["index"], quantize(row[None], inp))
         t = time.perf_counter()
         it.invoke()
         times.append(time.perf_counter() - t)
-        y = it.get_tensor(out["index"])[0]
-        if out["dtype"] == np.int8:
-            scale, zero = out["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        results.append(y)
+        results.append(dequantize(it.get_tensor(out["index"]), out)[0])
     return np.stack(results), float(np.median(times) * 1e3)
+
+
+def _convert_and_check(src: Path, path: Path, mode: str, calib: Path | None, run, ref,
+                       y_val) -> dict:
+    """Convert, run on the parity clips with ``run(path) -> (outputs, ms)``, compare."""
+    try:
+        convert(src, path, mode, calib)
+    except ExportError as exc:
+        return {"error": str(exc)}
+    try:
+        got, ms = run(path)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        return {"error": f"converted but does not run: {exc}"}
+    return {"bytes": path.stat().st_size,
+            "max_abs_delta": float(np.abs(got - ref).max()),
+            "top1_agreement": float((got.argmax(1) == ref.argmax(1)).mean()),
+            "accuracy": float((got.argmax(1) == y_val).mean()),
+            "latency_ms": ms}
+
+
+def _export_frontend(features, work: Path, out: Path, pcm: np.ndarray,
+                     mfcc: np.ndarray) -> dict:
+    """``frontend.tflite``: one frame of PCM → its MFCC row; checked against librosa."""
+    import keras
+    import tensorflow as tf
+
+    from .frontend import MFCCFrontend
+
+    class Frame(keras.layers.Layer):
+        def call(self, x):
+            return MFCCFrontend(features)(x)
+
+    n = features.n_fft
+    inp = keras.Input((n,), batch_size=1, name="pcm_frame")
+    keras.Model(inp, Frame(name="mfcc_frontend")(inp)).export(
+        str(work / "frontend_sm"),
+        input_signature=[tf.TensorSpec([1, n], tf.float32, name="pcm_frame")], verbose=False)
+    path = out / "frontend.tflite"
+    try:
+        convert(work / "frontend_sm", path, "float32")
+    except ExportError as exc:
+        return {"error": str(exc)}
+    hop, frames = features.hop_length, features.num_frames
+    chunks = np.stack([clip[t * hop:t * hop + n] for clip in pcm[:20] for t in range(frames)])
+    got, ms = run_tflite(path, chunks)
+    delta = np.abs(got.reshape(-1, features.n_mfcc) - mfcc[:20].reshape(-1, features.n_mfcc))
+    return {"bytes": path.stat().st_size, "max_abs_delta": float(delta.max()),
+            "compared_with": "librosa MFCC", "latency_ms": ms}
+
+
+def _export_stream(step, config, work: Path, out: Path, x_val: np.ndarray,
+                   x_calib: np.ndarray, ref, y_val, report: dict) -> None:
+    """``stream_float32`` and ``stream_int8``: one GRU step with states in and out."""
+    import tensorflow as tf
+
+    F = config.features.num_features
+    specs = {"frame": tf.TensorSpec([1, F], tf.float32, name="frame")}
+    for i, units in enumerate(config.model.units):
+        specs[f"state_{i}"] = tf.TensorSpec([1, units], tf.float32, name=f"state_{i}")
+    step.export(str(work / "stream_sm"), input_signature=[specs], verbose=False)
+    for mode in STREAM_VARIANTS:
+        name = f"stream_{mode}.tflite"
+        calib = None
+        if mode == "int8":
+            float_path = out / "stream_float32.tflite"
+            if not float_path.exists():
+                report["models"][name] = {"error": "needs stream_float32.tflite for calibration"}
+                continue
+            # calibrate on the states the float model really visits on training clips
+            _, _, seen = run_stream_tflite(float_path, x_calib[:50], keep_states=True)
+            calib = work / "stream_calib.npz"
+            np.savez(calib, **seen)
+        r = _convert_and_check(work / "stream_sm", out / name, mode, calib,
+                               lambda path: run_stream_tflite(path, x_val)[:2], ref, y_val)
+        if "error" not in r:
+            r["per"] = "hop"
+        report["models"][name] = r
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force: bool = False,
@@ -122,7 +236,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
 
     from .audio import load_clip
     from .data import extract_features, scan_dataset
-    from .model import build_model, copy_weights, normalization_stats
+    from .model import build_model, build_step_model, copy_weights, normalization_stats
     from .train import load_run
 
     run_dir = Path(run_dir)
@@ -180,24 +294,16 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
             files[f"wave_{mode}.tflite"] = (work / "wave_sm", mode, pcm)
         report = {"run": str(run_dir), "clips": len(y_val), "labels": labels, "models": {}}
         for name, (src, mode, x) in files.items():
-            path = tmp / name
-            try:
-                convert(src, path, mode, work / "calib.npy")
-            except ExportError as exc:
-                report["models"][name] = {"error": str(exc)}
-                continue
-            try:
-                got, ms = run_tflite(path, x)
-            except (RuntimeError, ValueError) as exc:
-                report["models"][name] = {"error": f"converted but does not run: {exc}"}
-                continue
-            report["models"][name] = {
-                "bytes": path.stat().st_size,
-                "max_abs_delta": float(np.abs(got - ref).max()),
-                "top1_agreement": float((got.argmax(1) == ref.argmax(1)).mean()),
-                "accuracy": float((got.argmax(1) == y_val).mean()),
-                "latency_ms": ms,
-            }
+            report["models"][name] = _convert_and_check(
+                src, tmp / name, mode, work / "calib.npy",
+                lambda path, x=x: run_tflite(path, x), ref, y_val)
+        report["models"]["frontend.tflite"] = _export_frontend(F, work, tmp, pcm, fv.x)
+        try:
+            step = build_step_model(model)
+        except ValueError as exc:
+            report["stream"] = f"no streaming models: {exc}"
+        else:
+            _export_stream(step, config, work, tmp, fv.x, ft.x, ref, y_val, report)
         report["keras_accuracy"] = float((ref.argmax(1) == y_val).mean())
         shutil.rmtree(work)
         atomic_write_text(tmp / "labels.txt", "\n".join(labels) + "\n")
@@ -217,13 +323,18 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
 def format_report(report: dict) -> str:
     lines = [f"{report['clips']} validation clips; Keras accuracy "
              f"{report['keras_accuracy']:.4f}",
-             f"{'file':<22}{'KiB':>8}{'max|Δ|':>10}{'top-1 agree':>13}{'accuracy':>10}"
+             f"{'file':<24}{'KiB':>8}{'max|Δ|':>10}{'top-1 agree':>13}{'accuracy':>10}"
              f"{'ms/call':>9}"]
     for name, r in report["models"].items():
         if "error" in r:
-            lines.append(f"{name:<22}  FAILED: {r['error']}")
+            lines.append(f"{name:<24}  FAILED: {r['error']}")
             continue
-        lines.append(f"{name:<22}{r['bytes'] / 1024:>8.1f}{r['max_abs_delta']:>10.2e}"
-                     f"{r['top1_agreement']:>13.3f}{r['accuracy']:>10.3f}"
-                     f"{r['latency_ms']:>9.3f}")
+        agree = f"{r['top1_agreement']:>13.3f}" if "top1_agreement" in r else f"{'-':>13}"
+        acc = f"{r['accuracy']:>10.3f}" if "accuracy" in r else f"{'-':>10}"
+        lines.append(f"{name:<24}{r['bytes'] / 1024:>8.1f}{r['max_abs_delta']:>10.2e}"
+                     f"{agree}{acc}{r['latency_ms']:>9.3f}")
+    lines.append("frontend: max|Δ| against librosa's MFCC; stream_*: one call per hop (20 ms "
+                 "of audio), from zero states over each clip")
+    if "stream" in report:
+        lines.append(report["stream"])
     return "\n".join(lines)

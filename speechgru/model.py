@@ -143,3 +143,52 @@ def normalization_stats(model: keras.Model) -> tuple[np.ndarray, np.ndarray]:
     layer = model.get_layer("normalize")
     return (np.asarray(layer.mean, np.float32).reshape(-1),
             np.asarray(layer.variance, np.float32).reshape(-1))
+
+
+class _CellStep(keras.layers.Layer):
+    """One step of a trained GRU layer's cell (shares its weights; export-only)."""
+
+    def __init__(self, cell, **kwargs):
+        super().__init__(**kwargs)
+        self.cell = cell
+
+    def call(self, x, h):
+        return self.cell(x, [h])[0]
+
+    def compute_output_shape(self, x_shape, h_shape):
+        return h_shape
+
+
+def build_step_model(model: keras.Model) -> keras.Model:
+    """One time step of ``model`` with explicit state, for streaming.
+
+    Inputs: ``frame`` (1, features) and ``state_i`` (1, units_i) per GRU layer; outputs: a
+    dict of ``probabilities`` and the new ``state_i``. Run from zero states over a clip's frames,
+    the last probabilities equal ``model`` on the clip. Shares ``model``'s layers (and so its
+    weights). Needs a unidirectional GRU stack with ``pooling="last"``.
+    """
+    grus = [layer for layer in model.layers if _is_keras_gru(layer) or isinstance(layer, GRU)]
+    if not grus or any(isinstance(layer, keras.layers.Bidirectional) for layer in model.layers):
+        raise ValueError("streaming needs a unidirectional GRU stack (a bidirectional GRU "
+                         "reads the future)")
+    if grus[-1].return_sequences:
+        raise ValueError("streaming needs pooling='last' (mean and attention pooling look at "
+                         "the whole clip)")
+    features = model.input_shape[-1]
+    frame = keras.Input((features,), batch_size=1, name="frame")
+    states = [keras.Input((g.cell.units,), batch_size=1, name=f"state_{i}")
+              for i, g in enumerate(grus)]
+    mean, variance = normalization_stats(model)
+    x = keras.layers.Normalization(axis=-1, mean=mean, variance=variance,
+                                   name="normalize")(frame)
+    new_states = []
+    for g, h in zip(grus, states, strict=True):
+        x = _CellStep(g.cell, name=f"{g.name}_step")(x, h)
+        new_states.append(x)
+    names = [layer.name for layer in model.layers]
+    if "dense" in names:
+        x = model.get_layer("dense")(x)
+    probs = model.get_layer("probabilities")(x)
+    outputs = {"probabilities": probs}
+    outputs.update({f"state_{i}": h for i, h in enumerate(new_states)})
+    return keras.Model([frame, *states], outputs, name=f"{model.name}_step")

@@ -24,6 +24,9 @@ def plot_curves(history: list[dict], path: str | Path) -> None:
     for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
         ax.plot(epochs, [float(r[key]) for r in history], label="train")
         ax.plot(epochs, [float(r[f"val_{key}"]) for r in history], label="validation")
+        if key == "accuracy" and all("val_balanced_accuracy" in r for r in history):
+            ax.plot(epochs, [float(r["val_balanced_accuracy"]) for r in history],
+                    label="validation, class-balanced (selects the best epoch)")
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.grid(alpha=0.3)

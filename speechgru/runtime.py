@@ -14,7 +14,23 @@ from pathlib import Path
 import numpy as np
 
 from .audio import fit_to_length, read_audio
-from .errors import ExportError
+from .errors import AudioError, ConfigError, ExportError
+
+
+def quantize(v: np.ndarray, detail: dict) -> np.ndarray:
+    """A float array → the input tensor's type (int8 inputs use their scale and zero)."""
+    if detail["dtype"] != np.int8:
+        return np.asarray(v).astype(detail["dtype"])
+    scale, zero = detail["quantization"]
+    return np.clip(np.round(v / scale + zero), -128, 127).astype(np.int8)
+
+
+def dequantize(v: np.ndarray, detail: dict) -> np.ndarray:
+    """An output tensor → float (int8 outputs use their scale and zero)."""
+    if detail["dtype"] != np.int8:
+        return v
+    scale, zero = detail["quantization"]
+    return (v.astype(np.float32) - zero) * scale
 
 
 def _resample_linear(y: np.ndarray, sr: int, target: int) -> np.ndarray:
@@ -37,6 +53,18 @@ def read_clip(path: str | Path, sample_rate: int, num_samples: int) -> np.ndarra
     return fit_to_length(_resample_linear(y, sr, sample_rate), num_samples)
 
 
+def _read_model_dir(model_dir: Path) -> tuple[dict, list[str]]:
+    """``features.json`` and ``labels.txt`` of an exported model directory."""
+    for name in ("features.json", "labels.txt"):
+        if not (model_dir / name).is_file():
+            raise ExportError(f"{model_dir}: not an exported model directory (no {name})")
+    try:
+        features = json.loads((model_dir / "features.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise ExportError(f"{model_dir / 'features.json'}: not valid JSON ({exc})") from None
+    return features, (model_dir / "labels.txt").read_text().split()
+
+
 class Recognizer:
     """An exported model directory, ready to predict."""
 
@@ -44,14 +72,7 @@ class Recognizer:
         from ai_edge_litert.interpreter import Interpreter
 
         self.dir = Path(model_dir)
-        for name in ("features.json", "labels.txt"):
-            if not (self.dir / name).is_file():
-                raise ExportError(f"{self.dir}: not an exported model directory (no {name})")
-        try:
-            self.features = json.loads((self.dir / "features.json").read_text())
-        except json.JSONDecodeError as exc:
-            raise ExportError(f"{self.dir / 'features.json'}: not valid JSON ({exc})") from None
-        self.labels = (self.dir / "labels.txt").read_text().split()
+        self.features, self.labels = _read_model_dir(self.dir)
         self.sample_rate = int(self.features["sample_rate"])
         self.num_samples = int(round(self.sample_rate * float(self.features["clip_seconds"])))
         self.wave = (self.dir / f"wave_{variant}.tflite").is_file()
@@ -80,17 +101,10 @@ class Recognizer:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """One input (PCM samples for wave models, MFCC frames otherwise) → probabilities."""
-        v = np.asarray(x, np.float32)[None]
-        if self.input["dtype"] == np.int8:
-            scale, zero = self.input["quantization"]
-            v = np.clip(np.round(v / scale + zero), -128, 127).astype(np.int8)
+        v = quantize(np.asarray(x, np.float32)[None], self.input)
         self.interpreter.set_tensor(self.input["index"], v)
         self.interpreter.invoke()
-        y = self.interpreter.get_tensor(self.output["index"])[0]
-        if self.output["dtype"] == np.int8:
-            scale, zero = self.output["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        return y
+        return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)[0]
 
     def predict_file(self, path: str | Path, top_k: int = 3) -> dict:
         if not self.wave:
@@ -100,3 +114,166 @@ class Recognizer:
         return {"file": str(path), "label": self.labels[order[0]],
                 "confidence": float(p[order[0]]),
                 "top": [{"label": self.labels[i], "p": float(p[i])} for i in order]}
+
+
+class Listener:
+    """Keyword detection over a stream of PCM with the streaming models (TF-free).
+
+    Per hop of audio (``hop_length`` samples) ``frontend.tflite`` computes one MFCC row and
+    ``stream_<variant>.tflite`` advances the GRU states by one step. The model was trained
+    on windows of ``T`` frames that start from zero states, so ``phases`` copies of the
+    state run staggered by ``T / phases`` frames and each is reset to zero as it starts a
+    new window: every ``T / phases`` frames one copy completes a window whose output is
+    exactly the whole-window model's (cost per hop: ``phases`` steps, instead of the
+    ``T`` steps of re-running the window). Window posteriors are averaged over the last
+    ``smoothing`` windows; a command is detected once a run of windows where it is the top
+    label above ``threshold`` ends, with the run's peak confidence, timed at the
+    confidence-weighted mean of the run's window centres; the same command is not reported
+    again within ``suppression_ms``.
+
+    ``feed(samples)`` takes float PCM in [-1, 1] at the model's sample rate and returns
+    the detections completed so far; ``flush()`` ends the stream.
+    """
+
+    def __init__(self, model_dir: str | Path, variant: str = "float32", *,
+                 threshold: float = 0.6, smoothing: int = 2, suppression_ms: float = 1000.0,
+                 phases: int = 4, num_threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.dir = Path(model_dir)
+        self.features, self.labels = _read_model_dir(self.dir)
+        f = self.features
+        self.sample_rate, self.hop, self.n_fft = (int(f["sample_rate"]), int(f["hop_length"]),
+                                                 int(f["n_fft"]))
+        n = int(round(self.sample_rate * float(f["clip_seconds"])))
+        self.window = 1 + (n - self.n_fft) // self.hop
+        if not 1 <= phases <= self.window:
+            raise ConfigError(f"phases must be in 1..{self.window}, got {phases}")
+        if not 0.0 < threshold <= 1.0 or smoothing < 1 or suppression_ms < 0:
+            raise ConfigError("need 0 < threshold <= 1, smoothing >= 1 and suppression_ms >= 0;"
+                              f" got {threshold}, {smoothing}, {suppression_ms}")
+        self.threshold, self.smoothing, self.phases = threshold, smoothing, phases
+        self.suppression = suppression_ms / 1000.0
+        paths = [self.dir / "frontend.tflite", self.dir / f"stream_{variant}.tflite"]
+        for p in paths:
+            if not p.is_file():
+                have = sorted(q.name for q in self.dir.glob("*.tflite"))
+                raise ExportError(f"{p}: missing; listening needs frontend.tflite and "
+                                  f"stream_{variant}.tflite (this directory has {have})")
+        try:
+            self.frontend = Interpreter(model_path=str(paths[0]), num_threads=num_threads)
+            self.frontend.allocate_tensors()
+            stream = Interpreter(model_path=str(paths[1]), num_threads=num_threads)
+            self.step = stream.get_signature_runner()
+        except (RuntimeError, ValueError) as exc:
+            raise ExportError(f"{self.dir}: not a valid streaming model ({exc})") from None
+        self._fin = self.frontend.get_input_details()[0]
+        self._fout = self.frontend.get_output_details()[0]
+        self._ins, self._outs = self.step.get_input_details(), self.step.get_output_details()
+        n_mfcc = int(f["n_mfcc"])
+        if tuple(self._fin["shape"]) != (1, self.n_fft) or int(self._fout["shape"][-1]) != \
+                n_mfcc or tuple(self._ins.get("frame", {}).get("shape", ())) != (1, n_mfcc):
+            raise ExportError(f"{self.dir}: the streaming models do not match features.json "
+                              f"(n_fft {self.n_fft}, n_mfcc {n_mfcc})")
+        if int(self._outs["probabilities"]["shape"][-1]) != len(self.labels):
+            raise ExportError(f"{paths[1]}: output size differs from labels.txt")
+        self._state_names = sorted(k for k in self._ins if k.startswith("state_"))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: the next sample is time 0."""
+        self._buf = np.zeros(0, np.float32)
+        self._odd = b""
+        self._frame = 0  # index of the next MFCC frame
+        self._states = [None] * self.phases
+        self._recent: list[np.ndarray] = []
+        self._pending = None  # the current run of windows over the threshold
+        self._last: dict[str, float] = {}
+        self.last_window = None  # (centre in s, probabilities) of the latest full window
+
+    def _zero_states(self) -> dict:
+        return {k: np.zeros(self._ins[k]["shape"], np.float32) for k in self._state_names}
+
+    def _mfcc(self, chunk: np.ndarray) -> np.ndarray:
+        self.frontend.set_tensor(self._fin["index"], chunk[None].astype(np.float32))
+        self.frontend.invoke()
+        return self.frontend.get_tensor(self._fout["index"]).reshape(1, -1)
+
+    def _advance(self, mfcc: np.ndarray) -> list[dict]:
+        """One frame through every phase; returns detections completed by it."""
+        t, T, found = self._frame, self.window, []
+        for k in range(self.phases):
+            offset = k * T // self.phases
+            if t < offset:
+                continue
+            if (t - offset) % T == 0:
+                self._states[k] = self._zero_states()
+            feed = {"frame": mfcc, **self._states[k]}
+            y = self.step(**{n: quantize(v, self._ins[n]) for n, v in feed.items()})
+            self._states[k] = {n: dequantize(y[n], self._outs[n]) for n in self._state_names}
+            if (t - offset + 1) % T == 0:  # this phase just completed a window
+                probs = dequantize(y["probabilities"], self._outs["probabilities"])[0]
+                start = (t + 1 - T) * self.hop
+                centre = (start + (self.n_fft + (T - 1) * self.hop) / 2) / self.sample_rate
+                found += self._window(probs, centre)
+        self._frame += 1
+        return found
+
+    def _window(self, probs: np.ndarray, centre: float) -> list[dict]:
+        self.last_window = (centre, probs)
+        self._recent = (self._recent + [(probs, centre)])[-self.smoothing:]
+        p = np.mean([r[0] for r in self._recent], axis=0)
+        centre = float(np.mean([r[1] for r in self._recent]))
+        best = int(p.argmax())
+        label, conf = self.labels[best], float(p[best])
+        found = []
+        command = not label.startswith("_") and conf >= self.threshold
+        if self._pending and (not command or label != self._pending["label"]):
+            found += self._emit()
+        if command:
+            run = self._pending or {"label": label, "p": 0.0, "pt": 0.0, "w": 0.0}
+            run["p"] = max(run["p"], conf)
+            run["pt"] += conf * centre
+            run["w"] += conf
+            self._pending = run
+        return found
+
+    def _emit(self) -> list[dict]:
+        """The pending run of windows becomes a detection, timed at the confidence-weighted
+        mean of its window centres (finer than the spacing of the windows)."""
+        run, self._pending = self._pending, None
+        time = run["pt"] / run["w"]
+        if time - self._last.get(run["label"], -np.inf) < self.suppression:
+            return []
+        self._last[run["label"]] = time
+        return [{"time": round(time, 3), "label": run["label"], "p": round(run["p"], 4)}]
+
+    def feed(self, samples: np.ndarray) -> list[dict]:
+        """Add samples; returns the detections (``time`` in s, ``label``, ``p``) so far."""
+        x = np.asarray(samples, np.float32).reshape(-1)
+        if not np.all(np.isfinite(x)):
+            raise AudioError("the audio stream holds NaN or infinite samples")
+        self._buf = np.concatenate([self._buf, x])
+        found = []
+        while len(self._buf) >= self.n_fft:
+            found += self._advance(self._mfcc(self._buf[:self.n_fft]))
+            self._buf = self._buf[self.hop:]
+        return found
+
+    def feed_pcm16(self, data: bytes) -> list[dict]:
+        """Add raw signed 16-bit little-endian mono PCM (an odd trailing byte waits for the
+        next call)."""
+        data = self._odd + data
+        self._odd = data[len(data) // 2 * 2:]
+        pcm = np.frombuffer(data[:len(data) // 2 * 2], "<i2")
+        return self.feed(pcm.astype(np.float32) / 32768.0)
+
+    def flush(self) -> list[dict]:
+        """End of stream: report a detection still waiting for its peak."""
+        return self._emit() if self._pending else []
+
+    def listen_file(self, path: str | Path) -> list[dict]:
+        """Every detection in an audio file of any length."""
+        y, sr = read_audio(path)
+        self.reset()
+        return self.feed(_resample_linear(y, sr, self.sample_rate)) + self.flush()

@@ -157,11 +157,19 @@ def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: i
     return ds.prefetch(4)
 
 
-def _make_callback(run_dir: Path, patience: int, state: dict):
+def balanced_accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    """Mean per-class recall over the classes present in ``y``: a validation set full of
+    ``_unknown_`` clips cannot reward a model that predicts only ``_unknown_``."""
+    pred = probs.argmax(1)
+    return float(np.mean([(pred[y == c] == c).mean() for c in np.unique(y)]))
+
+
+def _make_callback(run_dir: Path, patience: int, state: dict, x_val, y_val):
     import keras
 
     class RunState(keras.callbacks.Callback):
-        """Best checkpoint, early stopping, history and resumable state, per epoch."""
+        """Best checkpoint (by class-balanced validation accuracy), early stopping, history
+        and resumable state, per epoch."""
 
         def on_epoch_begin(self, epoch, logs=None):
             # dropout randomness as a function of (seed, epoch): the state of Keras' seed
@@ -170,12 +178,14 @@ def _make_callback(run_dir: Path, patience: int, state: dict):
                 gen.state.assign(np.array([state["seed"] + i, epoch], dtype=gen.state.dtype))
 
         def on_epoch_end(self, epoch, logs=None):
-            logs = dict(logs or {})
+            logs = logs if logs is not None else {}
+            probs = self.model.predict(x_val, batch_size=256, verbose=0)
+            logs["val_balanced_accuracy"] = balanced_accuracy(probs, y_val)
             lr = self.model.optimizer.learning_rate
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
                    "learning_rate": float(np.asarray(lr))}
             state["history"].append(row)
-            val = row.get("val_accuracy", 0.0)
+            val = row["val_balanced_accuracy"]
             if val > state["best"]:
                 state["best"], state["best_epoch"], state["wait"] = val, epoch + 1, 0
                 _save_model(self.model, run_dir / "best.keras")
@@ -296,7 +306,7 @@ def train(data_dirs: list[str | Path], run_dir: str | Path, config: RunConfig | 
     if start < tc.epochs and not state.get("stopped_early"):
         val_ds = tf.data.Dataset.from_tensor_slices(
             (prep.x_val, _one_hot(prep.y_val, len(prep.labels)))).batch(256)
-        callbacks = [_make_callback(run_dir, tc.patience, state),
+        callbacks = [_make_callback(run_dir, tc.patience, state, prep.x_val, prep.y_val),
                      keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False,
                                                  profile_batch=0)]
         if verbose == "auto":

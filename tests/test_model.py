@@ -75,3 +75,35 @@ def test_rebuild_with_normalization_stats_equals_the_original():
                           unroll=True, mean=m2, variance=v2)
     copy_weights(model, rebuilt)
     np.testing.assert_allclose(np.asarray(rebuilt(X)), np.asarray(model(X)), atol=1e-6)
+
+
+@pytest.mark.parametrize("cfg", [
+    ModelConfig(units=(8, 6)),
+    ModelConfig(units=(8,), cell="keras", dense_units=5),
+    ModelConfig(units=(5, 7), reset_after=False, convention="keras"),
+])
+def test_step_model_over_a_clip_equals_the_whole_clip_model(cfg):
+    from speechgru.model import build_step_model
+
+    rng = np.random.default_rng(3)
+    model = build(cfg, mean=rng.normal(size=6), variance=rng.uniform(0.5, 2, 6))
+    ref = np.asarray(model(X))
+    step = build_step_model(model)
+    for b in range(len(X)):
+        states = {f"state_{i}": np.zeros((1, u), np.float32) for i, u in enumerate(cfg.units)}
+        for t in range(X.shape[1]):
+            out = step({"frame": X[b:b + 1, t], **states})
+            states = {k: np.asarray(v) for k, v in out.items() if k != "probabilities"}
+        np.testing.assert_allclose(np.asarray(out["probabilities"])[0], ref[b], atol=1e-6)
+
+
+@pytest.mark.parametrize("cfg,why", [
+    (ModelConfig(units=(8,), bidirectional=True), "unidirectional"),
+    (ModelConfig(units=(8,), pooling="mean"), "pooling='last'"),
+    (ModelConfig(units=(8,), pooling="attention"), "pooling='last'"),
+])
+def test_step_model_refuses_models_that_cannot_stream(cfg, why):
+    from speechgru.model import build_step_model
+
+    with pytest.raises(ValueError, match=why):
+        build_step_model(build(cfg))

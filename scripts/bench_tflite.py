@@ -1,0 +1,96 @@
+"""Benchmark: every TFLite file of an exported model directory, side by side, one thread.
+
+Size, latency per 1 s clip and per hop (20 ms of new audio) for each variant, measured in
+one run with the TF-free interpreter (``ai_edge_litert``). A whole-clip model must re-run
+the window at every hop; the streaming model runs ``frontend.tflite`` once and
+``stream_*.tflite`` once per state copy (``--phases``, as ``speechgru listen`` does).
+
+    python scripts/bench_tflite.py models/demo [--reps 200] [--phases 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from speechgru.runtime import quantize
+
+
+def _median_ms(fn, reps: int) -> float:
+    for _ in range(10):
+        fn()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def whole_clip(path: Path, reps: int) -> float:
+    it = Interpreter(model_path=str(path), num_threads=1)
+    it.allocate_tensors()
+    d = it.get_input_details()[0]
+    x = np.random.default_rng(0).normal(0, 5, d["shape"]).astype(np.float32)
+    it.set_tensor(d["index"], quantize(x, d))
+    return _median_ms(it.invoke, reps)
+
+
+def stream_step(path: Path, reps: int) -> float:
+    it = Interpreter(model_path=str(path), num_threads=1)
+    run = it.get_signature_runner()
+    ins = run.get_input_details()
+    feed = {k: quantize(np.random.default_rng(0).normal(0, 0.5, d["shape"]).astype(
+        np.float32), d) for k, d in ins.items()}
+    return _median_ms(lambda: run(**feed), reps)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model_dir", nargs="?", default="models/demo")
+    ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--phases", type=int, default=4)
+    args = ap.parse_args()
+    d = Path(args.model_dir)
+    f = json.loads((d / "features.json").read_text())
+    frames = 1 + (round(f["sample_rate"] * f["clip_seconds"]) - f["n_fft"]) // f["hop_length"]
+    front = whole_clip(d / "frontend.tflite", args.reps) if (d / "frontend.tflite").exists() \
+        else 0.0
+    rows = []
+    for path in sorted(d.glob("*.tflite")):
+        name = path.stem
+        if name == "frontend":
+            continue
+        if name.startswith("stream_"):
+            step = stream_step(path, args.reps)
+            per_clip, per_hop = frames * step + frames * front, args.phases * step + front
+        else:
+            per_clip = whole_clip(path, args.reps)
+            per_hop = per_clip  # the window is recomputed at every hop
+        rows.append((name, path.stat().st_size / 1024, per_clip, per_hop))
+    ref = dict((r[0], r) for r in rows)
+    base = ref.get("wave_float32", ref.get("float32", rows[0]))
+    print(f"{d}: {frames} frames per clip, one thread, medians of {args.reps} calls; "
+          f"frontend.tflite {front:.4f} ms per frame")
+    print(f"{'file':<16}{'KiB':>9}{'ms/clip':>10}{'ms/hop':>10}{'size ×':>9}"
+          f"{'hop speed-up ×':>16}")
+    for name, kib, clip, hop in rows:
+        print(f"{name:<16}{kib:>9.1f}{clip:>10.3f}{hop:>10.4f}{base[1] / kib:>9.2f}"
+              f"{base[3] / hop:>16.1f}")
+    print(f"size × and hop speed-up × are relative to {base[0]} (raw audio in, whole "
+          f"window per hop); ms/hop of stream_* includes the frontend and {args.phases} "
+          "state copies")
+    if "stream_float32" in ref:
+        step = stream_step(d / "stream_float32.tflite", args.reps)
+        print(f"one stream_float32 step vs float32 whole clip: "
+              f"{ref['float32'][2] / step:.1f}× less compute per hop")
+
+
+if __name__ == "__main__":
+    main()
