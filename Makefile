@@ -11,7 +11,7 @@ SHELL := /bin/bash
 # pip's "Location ... is ignored" notes about this machine's local indexes are noise
 QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean strip-notebooks
 
 venv: $(STAMP)
 
@@ -35,6 +35,9 @@ lint: $(STAMP)
 
 test: lint
 	$(VENV)/bin/python -m pytest -q
+
+strip-notebooks: $(STAMP)
+	$(PY) scripts/strip_notebooks.py
 
 clean:
 	rm -rf $(DEMO_DATA) $(DEMO_RUN) models/demo .cache
