@@ -1,10 +1,19 @@
 """``tf.distribute`` strategies for training: default, mirrored, multi-worker.
 
 ``multiworker`` uses ``MultiWorkerMirroredStrategy``, which reads the cluster from the
-``TF_CONFIG`` environment variable (see the README).
+``TF_CONFIG`` environment variable (see the README). Keras 3's ``model.fit`` does not run
+under that strategy (keras-team/keras#20585: "Keras 3 does not work with
+MultiWorkerMirroredStrategy"), so :func:`fit_multiworker` is a plain synchronous
+data-parallel loop: every worker makes the same global batches and keeps its share of
+each, the gradients are summed across workers by the optimizer, and each step equals a
+single-process step on the global batch.
 """
 
 from __future__ import annotations
+
+import sys
+
+import numpy as np
 
 from .errors import ConfigError
 
@@ -21,3 +30,58 @@ def get_strategy(name: str):
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError(f"--strategy must be one of {STRATEGIES}, got {name!r}")
+
+
+def fit_multiworker(model, strategy, dataset, *, epochs: int, initial_epoch: int, steps: int,
+                    global_batch: int, label_smoothing: float, callbacks: list,
+                    x_val: np.ndarray, y_val: np.ndarray, verbose: int = 1) -> None:
+    """Train ``model`` (built and compiled in ``strategy.scope()``) on ``dataset`` (global
+    batches of ``(x, one-hot y)``), calling the callbacks' epoch hooks with the logs
+    ``model.fit`` would give: loss, accuracy, val_loss, val_accuracy."""
+    import keras
+    import tensorflow as tf
+
+    def replica_step(x, y):
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            per_example = keras.losses.categorical_crossentropy(
+                y, p, label_smoothing=label_smoothing)
+            # the sum over the global batch / its size: gradients summed across the
+            # workers are then the gradient of the global batch's mean loss
+            loss = tf.reduce_sum(per_example) / global_batch
+        grads = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        right = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, -1), tf.argmax(y, -1)),
+                                      tf.float32))
+        return loss, right
+
+    @tf.function
+    def train_step(batch):
+        loss, right = strategy.run(replica_step, args=batch)
+        return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, right, axis=None))
+
+    it = iter(strategy.experimental_distribute_dataset(dataset))
+    for cb in callbacks:
+        cb.set_model(model)
+    for epoch in range(initial_epoch, epochs):
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
+        total, right = 0.0, 0.0
+        for _ in range(steps):
+            loss, r = train_step(next(it))
+            total, right = total + float(loss), right + float(r)
+        probs = np.concatenate([np.asarray(model(x_val[i:i + 256], training=False))
+                                for i in range(0, len(x_val), 256)])
+        smooth = y_val * (1 - label_smoothing) + label_smoothing / y_val.shape[1]
+        logs = {"accuracy": right / (steps * global_batch), "loss": total / steps,
+                "val_accuracy": float((probs.argmax(1) == y_val.argmax(1)).mean()),
+                "val_loss": float(-(smooth * np.log(np.clip(probs, 1e-7, 1))).sum(1).mean())}
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs)
+        if verbose:
+            print(f"epoch {epoch + 1}/{epochs} " + " - ".join(
+                f"{k}: {v:.4f}" for k, v in logs.items() if k != "val_balanced_accuracy"),
+                file=sys.stderr if verbose == 2 else sys.stdout, flush=True)
+        if model.stop_training:
+            break

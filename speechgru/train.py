@@ -154,7 +154,12 @@ def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: i
         ds = ds.map(augment, num_parallel_calls=2, deterministic=True)
     else:
         ds = ds.map(lambda x, y, s: (x, y))
-    return ds.prefetch(4)
+    # every worker of a multi-worker run makes the same global batches and keeps its share
+    # of each (tf.distribute rebatches, then shards by element), so a step sees exactly the
+    # batch that single-process training sees
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(4)
 
 
 def balanced_accuracy(probs: np.ndarray, y: np.ndarray) -> float:
@@ -179,7 +184,10 @@ def _make_callback(run_dir: Path, patience: int, state: dict, x_val, y_val):
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
-            probs = self.model.predict(x_val, batch_size=256, verbose=0)
+            # a direct call, not model.predict: predict on NumPy inside a multi-worker fit
+            # fails (Keras' generator adapter meets tf.distribute's PerReplica values)
+            probs = np.concatenate([np.asarray(self.model(x_val[i:i + 256], training=False))
+                                    for i in range(0, len(x_val), 256)])
             logs["val_balanced_accuracy"] = balanced_accuracy(probs, y_val)
             lr = self.model.optimizer.learning_rate
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
@@ -258,7 +266,7 @@ def train(data_dirs: list[str | Path], run_dir: str | Path, config: RunConfig | 
     import keras
     import tensorflow as tf
 
-    from .distribute import get_strategy
+    from .distribute import fit_multiworker, get_strategy
     from .model import build_model, load_model
 
     run_dir = Path(run_dir)
@@ -291,7 +299,8 @@ def train(data_dirs: list[str | Path], run_dir: str | Path, config: RunConfig | 
     steps = int(np.ceil(n_epoch / tc.batch_size))
     state = {"seed": tc.seed, "epoch": 0, "best": -1.0, "best_epoch": 0, "wait": 0, "history": [],
              "stopped_early": False}
-    with get_strategy(strategy).scope():
+    dist = get_strategy(strategy)
+    with dist.scope():
         if resume and state_path.exists():
             state = json.loads(state_path.read_text())
             model = load_model(run_dir / "last.keras")
@@ -311,9 +320,16 @@ def train(data_dirs: list[str | Path], run_dir: str | Path, config: RunConfig | 
                                                  profile_batch=0)]
         if verbose == "auto":
             verbose = 1 if sys.stdout.isatty() else 2
-        model.fit(_train_dataset(prep, config, start, steps), epochs=tc.epochs,
-                  initial_epoch=start, steps_per_epoch=steps, validation_data=val_ds,
-                  callbacks=callbacks, verbose=verbose, shuffle=False)
+        if strategy == "multiworker":
+            fit_multiworker(model, dist, _train_dataset(prep, config, start, steps),
+                            epochs=tc.epochs, initial_epoch=start, steps=steps,
+                            global_batch=tc.batch_size, label_smoothing=tc.label_smoothing,
+                            callbacks=callbacks[:1], x_val=prep.x_val,
+                            y_val=_one_hot(prep.y_val, len(prep.labels)), verbose=verbose)
+        else:
+            model.fit(_train_dataset(prep, config, start, steps), epochs=tc.epochs,
+                      initial_epoch=start, steps_per_epoch=steps, validation_data=val_ds,
+                      callbacks=callbacks, verbose=verbose, shuffle=False)
     return finish(run_dir, prep)
 
 
