@@ -141,18 +141,24 @@ def _speaker_of(name: str) -> str:
     return m.group(1) if m else stem
 
 
+def _lexical(path: Path) -> Path:
+    """Absolute and normalised (``..`` removed) without following symlinks: a dataset may
+    be a folder of links to files elsewhere, but a list may not climb out of it."""
+    return Path(os.path.normpath(path.absolute()))
+
+
 def _read_list(root: Path, name: str) -> set[Path]:
     path = root / name
     if not path.exists():
         return set()
     out = set()
-    root_resolved = root.resolve()
+    root_abs = _lexical(root)
     for i, line in enumerate(path.read_text().splitlines(), 1):
         line = line.strip()
         if not line:
             continue
-        target = (root / line).resolve()
-        if not target.is_relative_to(root_resolved):
+        target = _lexical(root / line)
+        if not target.is_relative_to(root_abs):
             raise DataError(f"{path}:{i}: {line!r} points outside the dataset root {root}; "
                             "list files may only name files inside the dataset")
         out.add(target)
@@ -208,7 +214,7 @@ def scan_dataset(root: str | Path, *, words: tuple[str, ...] | list[str] | None 
                 else:
                     word, speaker = name, _speaker_of(f.name)
                 if use_lists:
-                    r = f.resolve()
+                    r = _lexical(f)
                     split = ("validation" if r in val_list else
                              "test" if r in test_list else "train")
                 else:

@@ -24,6 +24,7 @@ import io
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,6 +182,7 @@ def _make_callback(run_dir: Path, patience: int, state: dict, x_val, y_val):
             # generators is not saved in .keras files, so a resumed run would differ
             for i, gen in enumerate(_seed_generators(self.model)):
                 gen.state.assign(np.array([state["seed"] + i, epoch], dtype=gen.state.dtype))
+            self.started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
@@ -191,7 +193,8 @@ def _make_callback(run_dir: Path, patience: int, state: dict, x_val, y_val):
             logs["val_balanced_accuracy"] = balanced_accuracy(probs, y_val)
             lr = self.model.optimizer.learning_rate
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
-                   "learning_rate": float(np.asarray(lr))}
+                   "learning_rate": float(np.asarray(lr)),
+                   "seconds": round(time.perf_counter() - self.started, 3)}
             state["history"].append(row)
             val = row["val_balanced_accuracy"]
             if val > state["best"]:

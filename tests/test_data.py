@@ -55,6 +55,20 @@ def test_list_naming_a_path_outside_the_root_is_rejected(tmp_path):
         scan_dataset(root)
 
 
+def test_a_dataset_of_symlinks_uses_its_lists(tmp_path):
+    real = make_sc(tmp_path / "real", speakers=["aa11", "bb22"], words=("yes",))
+    view = tmp_path / "view"
+    (view / "yes").mkdir(parents=True)
+    for f in (real / "yes").glob("*.wav"):
+        (view / "yes" / f.name).symlink_to(f)
+    (view / "testing_list.txt").write_text("yes/bb22_nohash_0.wav\n")
+    splits = {c.path.name: c.split for c in scan_dataset(view).clips}
+    assert splits["bb22_nohash_0.wav"] == "test" and splits["aa11_nohash_0.wav"] == "train"
+    (view / "testing_list.txt").write_text("yes/../../real/yes/bb22_nohash_0.wav\n")
+    with pytest.raises(DataError, match="outside the dataset root"):
+        scan_dataset(view)
+
+
 def test_sc12_layout_reads_unknown_word_and_speaker(tmp_path):
     write(tmp_path / "yes" / "0a1b_nohash_0.wav", tone())
     write(tmp_path / "_unknown_" / "bird_0c54_nohash_1.wav", tone())
