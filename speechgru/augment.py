@@ -7,6 +7,10 @@ otherwise). In the mel *power* domain the augmentations are those usually done o
 * **noise mixing** at a random SNR: ``P = P_speech + g·P_noise`` with
   ``g = mean(P_speech) / (mean(P_noise) · 10^(SNR/10))`` (expected powers add; the cross
   term of the two waveforms averages out), noise from background-noise clips;
+* **vocal-tract-length perturbation** (VTLP): the spectrum is stretched by a random factor
+  α ∈ [1 − ``vtlp``, 1 + ``vtlp``] — band i takes the level at frequency f_i / α
+  (interpolated between mel bands), as if a speaker with a shorter or longer vocal
+  tract had said it;
 * **time shift** by up to ±``time_shift_ms`` (frames shifted in are the clip's quietest
   level per band);
 * **SpecAugment** time and frequency masks (masked cells set to the clip's mean level).
@@ -38,6 +42,28 @@ def _to_db(power, amin):
     return 10.0 * tf.math.log(tf.maximum(power, amin)) / np.log(10.0)
 
 
+def vtlp_warp(mel, alpha, features: FeatureConfig):
+    """Stretch log-mel spectra ``mel`` (batch, frames, n_mels) by ``alpha`` (batch,): band i
+    takes the level at frequency ``f_i / alpha``, interpolated linearly between the bands
+    (HTK mel: band centres are equally spaced in mel); frequencies beyond the first or
+    last band take its level."""
+    import tensorflow as tf
+
+    n = features.n_mels
+    mel_lo, mel_hi = (2595.0 * np.log10(1.0 + f / 700.0) for f in (features.fmin,
+                                                                     features.fmax))
+    step = (mel_hi - mel_lo) / (n + 1)
+    centres = 700.0 * (10.0 ** ((mel_lo + step * np.arange(1, n + 1)) / 2595.0) - 1.0)
+    src_hz = tf.constant(centres.astype(np.float32))[None, :] / alpha[:, None]
+    pos = (2595.0 * tf.math.log(1.0 + src_hz / 700.0) / np.log(10.0) - mel_lo) / step - 1
+    pos = tf.clip_by_value(pos, 0.0, n - 1.0)
+    i0 = tf.minimum(tf.cast(tf.floor(pos), tf.int32), n - 2)
+    frac = (pos - tf.cast(i0, tf.float32))[:, None, :]
+    a = tf.gather(mel, i0, axis=2, batch_dims=1)
+    b = tf.gather(mel, i0 + 1, axis=2, batch_dims=1)
+    return a + frac * (b - a)
+
+
 def make_augmenter(features: FeatureConfig, train: TrainConfig, noise_mfcc: np.ndarray):
     """A function ``(x, y, seed) -> (x', y)`` on batches of MFCC frames.
 
@@ -60,11 +86,14 @@ def make_augmenter(features: FeatureConfig, train: TrainConfig, noise_mfcc: np.n
                           / features.hop_length))
     amin = features.amin
     lo, hi = (float(v) for v in train.snr_db)
-
     def augment(x, y, seed):
         seeds = tf.random.experimental.stateless_split(seed, 8)
         B = tf.shape(x)[0]
         mel = tf.matmul(x, C)  # (B, T, n_mels) in dB
+        if train.vtlp:
+            alpha = tf.random.stateless_uniform([B], seeds[7], 1.0 - train.vtlp,
+                                                1.0 + train.vtlp)
+            mel = vtlp_warp(mel, alpha, features)
         # time shift: frame t takes frame t - k; out-of-range frames get the band minimum
         k = tf.random.stateless_uniform([B], seeds[0], -max_shift, max_shift + 1, tf.int32)
         src = tf.range(T)[None, :] - k[:, None]

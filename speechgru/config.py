@@ -238,6 +238,7 @@ class TrainConfig(_JSONConfig):
     noise_prob: float = 0.8
     snr_db: tuple[float, float] = (0.0, 25.0)
     time_shift_ms: float = 100.0
+    vtlp: float = 0.0  # vocal-tract-length perturbation: spectrum stretched by 1 ± up to this
     time_masks: int = 2
     time_mask_frames: int = 5
     freq_masks: int = 2
@@ -259,6 +260,8 @@ class TrainConfig(_JSONConfig):
                and self.snr_db[0] <= self.snr_db[1], f"snr_db must be [low, high], "
                f"got {self.snr_db!r}")
         _check(0 <= self.noise_prob <= 1, f"noise_prob must be in [0, 1], got {self.noise_prob}")
+        _check(isinstance(self.vtlp, int | float) and not isinstance(self.vtlp, bool)
+               and 0 <= self.vtlp < 0.5, f"vtlp must be in [0, 0.5), got {self.vtlp!r}")
         _check(0 <= self.validation_percent < 100 and 0 <= self.testing_percent < 100,
                "validation_percent and testing_percent must be in [0, 100)")
 
