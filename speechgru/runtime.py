@@ -65,6 +65,39 @@ def _read_model_dir(model_dir: Path) -> tuple[dict, list[str]]:
     return features, (model_dir / "labels.txt").read_text().split()
 
 
+class FrameFrontend:
+    """``frontend.tflite``: the training MFCC of one frame of PCM at a time (TF-free)."""
+
+    def __init__(self, path: Path, n_fft: int, n_mfcc: int, hop: int, num_threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not path.is_file():
+            raise ExportError(f"{path}: missing (export the model again with this version)")
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as exc:
+            raise ExportError(f"{path}: not a valid TFLite model ({exc})") from None
+        self._in = self.interpreter.get_input_details()[0]
+        self._out = self.interpreter.get_output_details()[0]
+        if tuple(self._in["shape"]) != (1, n_fft) or int(self._out["shape"][-1]) != n_mfcc:
+            raise ExportError(f"{path}: does not match features.json (n_fft {n_fft}, "
+                              f"n_mfcc {n_mfcc})")
+        self.n_fft, self.hop = n_fft, hop
+
+    def frame(self, chunk: np.ndarray) -> np.ndarray:
+        """MFCC row ``(1, n_mfcc)`` of ``n_fft`` samples."""
+        self.interpreter.set_tensor(self._in["index"], chunk[None].astype(np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._out["index"]).reshape(1, -1)
+
+    def clip(self, pcm: np.ndarray) -> np.ndarray:
+        """MFCC frames ``(frames, n_mfcc)`` of a clip (``center=False``, as in training)."""
+        frames = 1 + (len(pcm) - self.n_fft) // self.hop
+        return np.concatenate([self.frame(pcm[t * self.hop:t * self.hop + self.n_fft])
+                               for t in range(frames)])
+
+
 class Recognizer:
     """An exported model directory, ready to predict."""
 
@@ -76,6 +109,7 @@ class Recognizer:
         self.sample_rate = int(self.features["sample_rate"])
         self.num_samples = int(round(self.sample_rate * float(self.features["clip_seconds"])))
         self.wave = (self.dir / f"wave_{variant}.tflite").is_file()
+        self._frontend = None
         path = self.dir / (f"wave_{variant}.tflite" if self.wave else f"{variant}.tflite")
         if not path.is_file():
             have = sorted(p.name for p in self.dir.glob("*.tflite"))
@@ -107,9 +141,17 @@ class Recognizer:
         return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)[0]
 
     def predict_file(self, path: str | Path, top_k: int = 3) -> dict:
-        if not self.wave:
-            raise ExportError(f"{self.dir}: predicting files needs a wave_*.tflite model")
-        p = self.probabilities(read_clip(path, self.sample_rate, self.num_samples))
+        """Label one audio file: the ``wave_*`` model takes the samples; the MFCC-input
+        variants (``int8``, ``dynamic``, ...) get the MFCC from ``frontend.tflite``."""
+        pcm = read_clip(path, self.sample_rate, self.num_samples)
+        if self.wave:
+            p = self.probabilities(pcm)
+        else:
+            if self._frontend is None:
+                f = self.features
+                self._frontend = FrameFrontend(self.dir / "frontend.tflite", int(f["n_fft"]),
+                                               int(f["n_mfcc"]), int(f["hop_length"]))
+            p = self.probabilities(self._frontend.clip(pcm))
         order = np.argsort(p)[::-1][:top_k]
         return {"file": str(path), "label": self.labels[order[0]],
                 "confidence": float(p[order[0]]),
@@ -154,29 +196,25 @@ class Listener:
                               f" got {threshold}, {smoothing}, {suppression_ms}")
         self.threshold, self.smoothing, self.phases = threshold, smoothing, phases
         self.suppression = suppression_ms / 1000.0
-        paths = [self.dir / "frontend.tflite", self.dir / f"stream_{variant}.tflite"]
-        for p in paths:
-            if not p.is_file():
-                have = sorted(q.name for q in self.dir.glob("*.tflite"))
-                raise ExportError(f"{p}: missing; listening needs frontend.tflite and "
-                                  f"stream_{variant}.tflite (this directory has {have})")
+        n_mfcc = int(f["n_mfcc"])
+        self.frontend = FrameFrontend(self.dir / "frontend.tflite", self.n_fft, n_mfcc,
+                                      self.hop, num_threads)
+        path = self.dir / f"stream_{variant}.tflite"
+        if not path.is_file():
+            have = sorted(q.name for q in self.dir.glob("*.tflite"))
+            raise ExportError(f"{path}: missing; listening needs frontend.tflite and "
+                              f"stream_{variant}.tflite (this directory has {have})")
         try:
-            self.frontend = Interpreter(model_path=str(paths[0]), num_threads=num_threads)
-            self.frontend.allocate_tensors()
-            stream = Interpreter(model_path=str(paths[1]), num_threads=num_threads)
+            stream = Interpreter(model_path=str(path), num_threads=num_threads)
             self.step = stream.get_signature_runner()
         except (RuntimeError, ValueError) as exc:
-            raise ExportError(f"{self.dir}: not a valid streaming model ({exc})") from None
-        self._fin = self.frontend.get_input_details()[0]
-        self._fout = self.frontend.get_output_details()[0]
+            raise ExportError(f"{path}: not a valid streaming model ({exc})") from None
         self._ins, self._outs = self.step.get_input_details(), self.step.get_output_details()
-        n_mfcc = int(f["n_mfcc"])
-        if tuple(self._fin["shape"]) != (1, self.n_fft) or int(self._fout["shape"][-1]) != \
-                n_mfcc or tuple(self._ins.get("frame", {}).get("shape", ())) != (1, n_mfcc):
-            raise ExportError(f"{self.dir}: the streaming models do not match features.json "
-                              f"(n_fft {self.n_fft}, n_mfcc {n_mfcc})")
+        if tuple(self._ins.get("frame", {}).get("shape", ())) != (1, n_mfcc):
+            raise ExportError(f"{path}: its frame input does not match features.json "
+                              f"(n_mfcc {n_mfcc})")
         if int(self._outs["probabilities"]["shape"][-1]) != len(self.labels):
-            raise ExportError(f"{paths[1]}: output size differs from labels.txt")
+            raise ExportError(f"{path}: output size differs from labels.txt")
         self._state_names = sorted(k for k in self._ins if k.startswith("state_"))
         self.reset()
 
@@ -193,11 +231,6 @@ class Listener:
 
     def _zero_states(self) -> dict:
         return {k: np.zeros(self._ins[k]["shape"], np.float32) for k in self._state_names}
-
-    def _mfcc(self, chunk: np.ndarray) -> np.ndarray:
-        self.frontend.set_tensor(self._fin["index"], chunk[None].astype(np.float32))
-        self.frontend.invoke()
-        return self.frontend.get_tensor(self._fout["index"]).reshape(1, -1)
 
     def _advance(self, mfcc: np.ndarray) -> list[dict]:
         """One frame through every phase; returns detections completed by it."""
@@ -256,7 +289,7 @@ class Listener:
         self._buf = np.concatenate([self._buf, x])
         found = []
         while len(self._buf) >= self.n_fft:
-            found += self._advance(self._mfcc(self._buf[:self.n_fft]))
+            found += self._advance(self.frontend.frame(self._buf[:self.n_fft]))
             self._buf = self._buf[self.hop:]
         return found
 

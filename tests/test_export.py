@@ -235,3 +235,17 @@ def test_listener_input_checks(exported, tmp_path):
     shutil.copytree(root / "model", bad, ignore=shutil.ignore_patterns("stream_*", "saved_*"))
     with pytest.raises(ExportError, match="stream_float32.tflite"):
         Listener(bad)
+
+
+def test_mfcc_input_variants_predict_files_through_the_frontend_model(exported, synth_dir):
+    root, _ = exported
+    wave = Recognizer(root / "model")
+    f16 = Recognizer(root / "model", variant="float16")
+    assert not f16.wave
+    for wav in sorted((synth_dir / "go").glob("*.wav"))[:3]:
+        a, b = wave.predict_file(wav, top_k=12), f16.predict_file(wav, top_k=12)
+        pa = {t["label"]: t["p"] for t in a["top"]}
+        pb = {t["label"]: t["p"] for t in b["top"]}
+        assert max(abs(pa[k] - pb[k]) for k in pa) <= 5e-3
+    r = Recognizer(root / "model", variant="int8").predict_file(wav)
+    assert r["label"] in wave.labels and 0 < r["confidence"] <= 1
