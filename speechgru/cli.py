@@ -23,7 +23,8 @@ def cmd_synth(args) -> int:
     from .synth import synthesize_dataset
 
     t = time.perf_counter()
-    summary = synthesize_dataset(args.out_dir, per_word=args.per_word, seed=args.seed)
+    summary = synthesize_dataset(args.out_dir, per_word=args.per_word, seed=args.seed,
+                                 extra_words=args.extra_words)
     summary["seconds"] = round(time.perf_counter() - t, 2)
     if args.json:
         print(json.dumps(summary))
@@ -205,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("synth", help="write the offline synthetic speech-commands dataset")
     s.add_argument("out_dir")
     s.add_argument("--per-word", type=int, default=60, help="clips per command word")
+    s.add_argument("--extra-words", action="store_true",
+                   help="speak ~140 more non-command words (better rejection of words that "
+                        "are not commands)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_synth)

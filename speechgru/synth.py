@@ -35,6 +35,24 @@ OTHER_WORDS = (
     "yet", "yellow", "note", "know", "now", "cup", "town", "left over", "light", "write",
     "own", "of", "often", "stock", "top", "goal", "ghost", "dog house", "hello", "okay",
 )
+#: Many more everyday words, for ``extra_words=True``: a model that has heard only a few
+#: dozen non-commands accepts too many of the words it has not heard.
+MORE_OTHER_WORDS = (
+    "yeah", "yesterday", "yell", "mess", "nose", "nope", "snow", "new", "nut",
+    "cap", "pup", "upper", "dawn", "clown", "round", "sound", "brown", "lift", "loft",
+    "lived", "letter", "bright", "ride", "fight", "wrong", "rye", "in", "an", "am", "one more",
+    "onion", "honest", "art", "oft", "cough", "scoff", "stone", "stack", "step", "stuck",
+    "shop", "ago", "gold", "grow", "coat", "boat", "open", "close", "start", "pause", "play",
+    "music", "volume", "quiet", "loud", "again", "maybe", "sorry", "please", "thanks",
+    "water", "coffee", "morning", "evening", "today", "tomorrow", "apple", "banana", "paper",
+    "window", "table", "chair", "kitchen", "garden", "river", "mountain", "phone", "computer",
+    "doctor", "teacher", "money", "number", "picture", "question", "answer", "really",
+    "always", "never", "little", "bigger", "small", "green", "blue", "red", "white", "black",
+    "orange", "purple", "good", "bad", "fine", "great", "nice", "first", "second", "last",
+    "ten", "twenty", "hundred", "morning glory", "wonderful", "seventy", "button", "turn",
+    "switch", "lights", "camera", "robot", "engine", "forward march", "backward step",
+    "what", "where", "when", "why", "who", "how", "this", "that", "there", "here",
+)
 # espeak's synth parameters (speak_lib.h: espeak_PARAMETER)
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
 _SYNC_OUTPUT = 2  # AUDIO_OUTPUT_SYNCHRONOUS
@@ -207,7 +225,7 @@ def speak_fresh(jobs: list[tuple[str, Voice]]) -> tuple[int, list[np.ndarray]]:
 
 def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0,
                        words: tuple[str, ...] = COMMANDS,
-                       other_words: tuple[str, ...] = OTHER_WORDS,
+                       other_words: tuple[str, ...] | None = None, extra_words: bool = False,
                        other_per_word: int | None = None, num_speakers: int | None = None,
                        sample_rate: int = 16000, noise_seconds: float = 30.0) -> dict:
     """Write a synthetic Speech Commands–layout dataset; returns a summary dict.
@@ -215,6 +233,8 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
     Parameters
     ----------
     per_word : clips per command word.
+    other_words : the non-command words (default :data:`OTHER_WORDS`, plus
+        :data:`MORE_OTHER_WORDS` with ``extra_words=True``).
     other_per_word : clips per non-command word (default ``max(2, per_word // 3)``).
     num_speakers : synthetic speakers to draw (default ``max(12, per_word)``).
     """
@@ -226,6 +246,8 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
     variants = sorted(p.name for p in (_data_path() / "voices" / "!v").iterdir())
     voices = draw_voices(num_speakers or max(12, per_word), rng, variants)
     other_n = other_per_word if other_per_word is not None else max(2, per_word // 3)
+    if other_words is None:
+        other_words = OTHER_WORDS + (MORE_OTHER_WORDS if extra_words else ())
     n = int(round(sample_rate * 1.0))
     m = int(noise_seconds * sample_rate)
     # 1. plan every utterance from the seed
