@@ -32,7 +32,7 @@ OTHER_WORDS = (
     "backward", "bed", "bird", "cat", "dog", "eight", "five", "follow", "forward", "four",
     "happy", "house", "learn", "marvin", "nine", "one", "seven", "sheila", "six", "three",
     "tree", "two", "visual", "wow", "zero",
-    "yet", "yellow", "note", "know", "now", "cup", "town", "left over", "light", "write",
+    "yet", "yellow", "note", "know", "now", "cup", "town", "leftover", "light", "write",
     "own", "of", "often", "stock", "top", "goal", "ghost", "dog house", "hello", "okay",
 )
 #: Many more everyday words, for ``extra_words=True``: a model that has heard only a few

@@ -32,3 +32,18 @@ def test_synthetic_set_reads_as_speech_commands_layout(synth_dir):
     assert s["speakers"] >= 12
     assert not s["speaker_overlap_between_splits"]
     assert len(ds.noise_files) == 5
+
+
+def test_extra_words_are_spoken_and_never_contain_a_command(tmp_path):
+    from speechgru.config import COMMANDS
+    from speechgru.synth import MORE_OTHER_WORDS, OTHER_WORDS, synthesize_dataset
+
+    for phrase in OTHER_WORDS + MORE_OTHER_WORDS:
+        assert not set(phrase.split()) & set(COMMANDS), phrase
+    assert len(set(OTHER_WORDS + MORE_OTHER_WORDS)) == len(OTHER_WORDS + MORE_OTHER_WORDS)
+    out = tmp_path / "s"
+    synthesize_dataset(out, per_word=1, seed=0, other_per_word=1, extra_words=True,
+                       noise_seconds=1.0)
+    folders = {p.name for p in out.iterdir() if p.is_dir()} - {"_background_noise_"}
+    spoken = {w.replace(" ", "_") for w in OTHER_WORDS + MORE_OTHER_WORDS}
+    assert folders == set(COMMANDS) | spoken
