@@ -28,7 +28,8 @@ def notebook_settings(cwd: str | Path | None = None) -> dict:
     """The parameters every notebook starts from, overridable by environment variables:
     ``SPEECHGRU_NOTEBOOK_MODE`` (``full`` or ``quick``: small data and few steps, what CI
     runs), ``SPEECHGRU_NOTEBOOK_DATA`` (a dataset folder), ``SPEECHGRU_NOTEBOOK_OUT`` (where
-    runs and plots go), ``SPEECHGRU_NOTEBOOK_RUN`` (a finished run to analyse)."""
+    runs and plots go), ``SPEECHGRU_NOTEBOOK_RUN`` (a finished run to analyse); relative
+    paths are taken from the repository's root, wherever the kernel runs."""
     import os
 
     cwd = Path(cwd or Path.cwd()).resolve()
@@ -36,11 +37,15 @@ def notebook_settings(cwd: str | Path | None = None) -> dict:
     mode = os.environ.get("SPEECHGRU_NOTEBOOK_MODE", "full")
     if mode not in ("full", "quick"):
         raise ValueError(f"SPEECHGRU_NOTEBOOK_MODE must be full or quick, got {mode!r}")
-    out = Path(os.environ.get("SPEECHGRU_NOTEBOOK_OUT", root / "runs" / "notebooks"))
-    data = os.environ.get("SPEECHGRU_NOTEBOOK_DATA")
-    run = os.environ.get("SPEECHGRU_NOTEBOOK_RUN")
-    return {"quick": mode == "quick", "root": root, "out": out,
-            "data": Path(data) if data else None, "run": Path(run) if run else None}
+
+    def path(name):  # relative paths are taken from the repository's root
+        value = os.environ.get(name)
+        return None if not value else root / value if not Path(value).is_absolute() \
+            else Path(value)
+
+    return {"quick": mode == "quick", "root": root,
+            "out": path("SPEECHGRU_NOTEBOOK_OUT") or root / "runs" / "notebooks",
+            "data": path("SPEECHGRU_NOTEBOOK_DATA"), "run": path("SPEECHGRU_NOTEBOOK_RUN")}
 
 
 def find_data(settings: dict) -> Path:

@@ -141,3 +141,20 @@ def test_export_table_keeps_failures():
     rows = analysis.export_table(report)
     assert rows[0]["KiB"] == 2.0 and rows[1] == {"file": "b.tflite",
                                                  "error": "converter crashed"}
+
+
+def test_notebook_settings_read_the_environment(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.setenv("SPEECHGRU_NOTEBOOK_MODE", "quick")
+    monkeypatch.setenv("SPEECHGRU_NOTEBOOK_DATA", "data/x")
+    monkeypatch.setenv("SPEECHGRU_NOTEBOOK_RUN", str(tmp_path / "abs_run"))
+    monkeypatch.delenv("SPEECHGRU_NOTEBOOK_OUT", raising=False)
+    s = analysis.notebook_settings(tmp_path / "notebooks")
+    assert s["quick"] and s["root"] == tmp_path.resolve()
+    assert s["data"] == tmp_path.resolve() / "data" / "x"  # relative to the repository
+    assert s["run"] == tmp_path / "abs_run"
+    assert s["out"] == tmp_path.resolve() / "runs" / "notebooks"
+    monkeypatch.setenv("SPEECHGRU_NOTEBOOK_MODE", "fast")
+    with pytest.raises(ValueError, match="full or quick"):
+        analysis.notebook_settings(tmp_path)
