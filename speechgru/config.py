@@ -189,7 +189,7 @@ class ModelConfig(_JSONConfig):
     bidirectional: bool = False
     pooling: str = "last"  # last | mean | attention
     attention_units: int = 64
-    dropout: float = 0.1
+    dropout: float = 0.2
     dense_units: int = 0
     cell: str = "custom"  # custom | keras
     reset_after: bool = True
@@ -219,7 +219,7 @@ class ModelConfig(_JSONConfig):
 class TrainConfig(_JSONConfig):
     """How a model is trained (see :mod:`speechgru.train`)."""
 
-    epochs: int = 40
+    epochs: int = 80
     batch_size: int = 64
     learning_rate: float = 3e-3
     min_learning_rate: float = 1e-5
@@ -232,13 +232,13 @@ class TrainConfig(_JSONConfig):
     validation_percent: float = 10.0
     testing_percent: float = 10.0
     silence_ratio: float = 1.0  # silence clips per training epoch / mean clips per command
-    unknown_ratio: float = 1.5  # unknown clips per epoch / mean clips per command
+    unknown_ratio: float = 3.0  # unknown clips per epoch / mean clips per command
     # augmentation (feature domain: see speechgru.augment)
     augment: bool = True
     noise_prob: float = 0.8
     snr_db: tuple[float, float] = (0.0, 25.0)
     time_shift_ms: float = 100.0
-    vtlp: float = 0.0  # vocal-tract-length perturbation: spectrum stretched by 1 ± up to this
+    vtlp: float = 0.1  # vocal-tract-length perturbation: spectrum stretched by 1 ± up to this
     time_masks: int = 2
     time_mask_frames: int = 5
     freq_masks: int = 2
