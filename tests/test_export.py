@@ -183,7 +183,9 @@ def _long_recording(root, synth_dir, tmp_path):
         start = frame * 0.02
         i = frame * 320
         rec[i:i + 16000] += y
-        truth.append((start + 0.5, word))
+        # the word sits anywhere in its synthetic clip: its time is the centre of the loud part
+        loud = np.flatnonzero(np.abs(y) > 0.1 * np.abs(y).max())
+        truth.append((start + (loud[0] + loud[-1]) / 2 / 16000, word))
     path = tmp_path / "long.wav"
     sf.write(str(path), rec, 16000, subtype="PCM_16")
     return path, truth
