@@ -28,7 +28,8 @@ demo: $(STAMP)
 	$(VENV)/bin/speechgru train --data $(DEMO_DATA) --out $(DEMO_RUN) --epochs 60
 	$(VENV)/bin/speechgru evaluate $(DEMO_RUN) --data $(DEMO_DATA) --split test
 	$(VENV)/bin/speechgru export $(DEMO_RUN) --out models/demo --force
-	$(VENV)/bin/speechgru predict models/demo $(DEMO_DATA)/yes/*_nohash_0.wav $(DEMO_DATA)/stop/*_nohash_0.wav 2>/dev/null | head -8
+	yes=( $(DEMO_DATA)/yes/*_nohash_0.wav ); stop=( $(DEMO_DATA)/stop/*_nohash_0.wav ); \
+	$(VENV)/bin/speechgru predict models/demo "$${yes[@]:0:4}" "$${stop[@]:0:4}" 2>/dev/null
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
