@@ -65,19 +65,27 @@ def _read_model_dir(model_dir: Path) -> tuple[dict, list[str]]:
     return features, (model_dir / "labels.txt").read_text().split()
 
 
+def _open(path: Path, num_threads: int, missing: str):
+    """An allocated interpreter for ``path``, or an :class:`ExportError` naming the file."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    if not path.is_file():
+        raise ExportError(f"{path}: {missing}")
+    try:
+        it = Interpreter(model_path=str(path), num_threads=num_threads)
+        it.allocate_tensors()
+    except (RuntimeError, ValueError) as exc:
+        raise ExportError(f"{path}: not a valid TFLite model ({exc})") from None
+    return it
+
+
 class FrameFrontend:
     """``frontend.tflite``: the training MFCC of one frame of PCM at a time (TF-free)."""
 
     def __init__(self, path: Path, n_fft: int, n_mfcc: int, hop: int, num_threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
 
-        if not path.is_file():
-            raise ExportError(f"{path}: missing (export the model again with this version)")
-        try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-            self.interpreter.allocate_tensors()
-        except (RuntimeError, ValueError) as exc:
-            raise ExportError(f"{path}: not a valid TFLite model ({exc})") from None
+        self.interpreter = _open(path, num_threads,
+                                 "missing (export the model again with this version)")
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
         if tuple(self._in["shape"]) != (1, n_fft) or int(self._out["shape"][-1]) != n_mfcc:
@@ -102,7 +110,6 @@ class Recognizer:
     """An exported model directory, ready to predict."""
 
     def __init__(self, model_dir: str | Path, variant: str = "float32", num_threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
 
         self.dir = Path(model_dir)
         self.features, self.labels = _read_model_dir(self.dir)
@@ -111,14 +118,9 @@ class Recognizer:
         self.wave = (self.dir / f"wave_{variant}.tflite").is_file()
         self._frontend = None
         path = self.dir / (f"wave_{variant}.tflite" if self.wave else f"{variant}.tflite")
-        if not path.is_file():
-            have = sorted(p.name for p in self.dir.glob("*.tflite"))
-            raise ExportError(f"{path}: no such model variant; this directory has {have}")
-        try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-            self.interpreter.allocate_tensors()
-        except (RuntimeError, ValueError) as exc:
-            raise ExportError(f"{path}: not a valid TFLite model ({exc})") from None
+        have = sorted(p.name for p in self.dir.glob("*.tflite"))
+        self.interpreter = _open(path, num_threads,
+                                 f"no such model variant; this directory has {have}")
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         shape = tuple(self.input["shape"])
