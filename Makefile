@@ -30,6 +30,8 @@ demo: $(STAMP)
 	$(VENV)/bin/speechgru export $(DEMO_RUN) --out models/demo --force
 	yes=( $(DEMO_DATA)/yes/*_nohash_0.wav ); stop=( $(DEMO_DATA)/stop/*_nohash_0.wav ); \
 	$(VENV)/bin/speechgru predict models/demo "$${yes[@]:0:4}" "$${stop[@]:0:4}" 2>/dev/null
+	$(VENV)/bin/speechgru synth-recording $(DEMO_DATA) data/demo_stream.wav --words yes,stop,go
+	$(VENV)/bin/speechgru listen models/demo data/demo_stream.wav 2>/dev/null
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -41,4 +43,4 @@ strip-notebooks: $(STAMP)
 	$(PY) scripts/strip_notebooks.py
 
 clean:
-	rm -rf $(DEMO_DATA) $(DEMO_RUN) models/demo .cache
+	rm -rf $(DEMO_DATA) data/demo_stream.* $(DEMO_RUN) models/demo .cache

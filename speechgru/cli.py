@@ -58,6 +58,16 @@ def _print_summary(report: dict) -> None:
         print(f"  {b['file']}: {b['reason']}")
 
 
+def cmd_synth_recording(args) -> int:
+    from .synth import long_recording
+
+    truth = long_recording(args.data_dir, args.out_wav, words=tuple(args.words.split(",")),
+                           seconds=args.seconds, seed=args.seed)
+    print(f"wrote {args.out_wav} ({args.seconds:g} s): " + ", ".join(
+        f"{t['word']} at {t['time']:.2f} s" for t in truth))
+    return 0
+
+
 def cmd_check_data(args) -> int:
     from .data import check_dataset
 
@@ -212,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("synth-recording", help="a long recording with a few commands at "
+                                               "known times, to try `speechgru listen`")
+    s.add_argument("data_dir", help="a dataset to take the spoken commands from")
+    s.add_argument("out_wav")
+    s.add_argument("--words", default="yes,stop,go")
+    s.add_argument("--seconds", type=float, default=20.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_synth_recording)
 
     s = sub.add_parser("check-data", help="count clips per label/split/speaker, list bad files")
     s.add_argument("data_dir")

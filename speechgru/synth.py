@@ -292,3 +292,54 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
         f"per_word={per_word}, {len(voices)} synthetic speakers.\n")
     return {"out_dir": str(out), "clips": sum(counts.values()), "speakers": len(voices),
             "words": counts, "noise_files": 5}
+
+
+def long_recording(data_dir: str | Path, out_wav: str | Path, *,
+                   words: tuple[str, ...] = ("yes", "stop", "go"), seconds: float = 20.0,
+                   seed: int = 0, split: str = "test", noise_level: float = 0.001) -> list:
+    """A long recording for ``speechgru listen``: quiet background noise with one clip of each
+    of ``words`` (from ``split`` of the dataset in ``data_dir``) at evenly spread times.
+
+    Writes ``out_wav`` and, beside it, ``<name>.json`` with the truth: each word and the
+    time (s) of the centre of its spoken part. Returns that list.
+    """
+    import json
+
+    from .audio import load_clip
+    from .data import scan_dataset
+
+    rng = np.random.default_rng(seed)
+    ds = scan_dataset(data_dir)
+    sr = 16000
+    n = int(seconds * sr)
+    if len(words) * 2.0 > seconds:
+        raise SynthError(f"{seconds} s is too short for {len(words)} words (2 s each)")
+    # the dataset's own background noise when it has some (what its silence class is
+    # made of), else white noise; scaled to an RMS of noise_level
+    bed = rng.standard_normal(n)
+    if ds.noise_files:
+        from .audio import read_audio
+
+        y, _ = read_audio(ds.noise_files[int(rng.integers(len(ds.noise_files)))])
+        if len(y):
+            bed = np.resize(y, n)  # repeated when shorter
+    rec = (noise_level * bed / (np.sqrt(np.mean(bed ** 2)) + 1e-12)).astype(np.float32)
+    truth = []
+    slot = seconds / len(words)
+    for i, word in enumerate(words):
+        clips = [c for c in ds.select(split) if c.label == word] or \
+            [c for c in ds.clips if c.label == word]
+        if not clips:
+            raise SynthError(f"{data_dir}: no clip of {word!r}")
+        y = load_clip(clips[int(rng.integers(len(clips)))].path, sample_rate=sr,
+                      num_samples=sr)
+        start = int((i * slot + rng.uniform(0.5, max(0.5, slot - 1.5))) * sr)
+        rec[start:start + sr] += y
+        loud = np.flatnonzero(np.abs(y) > 0.1 * (np.abs(y).max() + 1e-9))
+        centre = (loud[0] + loud[-1]) / 2 if len(loud) else sr / 2
+        truth.append({"word": word, "time": round(float(start + centre) / sr, 3)})
+    out_wav = Path(out_wav)
+    out_wav.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(out_wav), np.clip(rec, -1, 1), sr, subtype="PCM_16")
+    out_wav.with_suffix(".json").write_text(json.dumps(truth, indent=1) + "\n")
+    return truth

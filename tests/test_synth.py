@@ -1,5 +1,7 @@
 import hashlib
 
+import numpy as np
+
 from speechgru.data import scan_dataset
 from speechgru.synth import synthesize_dataset
 
@@ -47,3 +49,24 @@ def test_extra_words_are_spoken_and_never_contain_a_command(tmp_path):
     folders = {p.name for p in out.iterdir() if p.is_dir()} - {"_background_noise_"}
     spoken = {w.replace(" ", "_") for w in OTHER_WORDS + MORE_OTHER_WORDS}
     assert folders == set(COMMANDS) | spoken
+
+
+def test_long_recording_places_the_words_and_writes_the_truth(synth_dir, tmp_path):
+    import json
+
+    import pytest
+    import soundfile as sf
+
+    from speechgru.synth import SynthError, long_recording
+
+    out = tmp_path / "stream.wav"
+    truth = long_recording(synth_dir, out, words=("yes", "go"), seconds=8.0, seed=1)
+    y, sr = sf.read(str(out))
+    assert sr == 16000 and len(y) == 8 * 16000
+    assert json.loads(out.with_suffix(".json").read_text()) == truth
+    assert [t["word"] for t in truth] == ["yes", "go"]
+    for t in truth:  # the spoken word is much louder than the bed around it
+        i = int(t["time"] * sr)
+        assert np.abs(y[i - 1600:i + 1600]).max() > 5 * np.abs(y[:800]).max()
+    with pytest.raises(SynthError, match="too short"):
+        long_recording(synth_dir, out, words=("yes", "no", "up"), seconds=4.0)
