@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
 from .errors import ConfigError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -34,10 +32,10 @@ def get_strategy(name: str):
 
 def fit_multiworker(model, strategy, dataset, *, epochs: int, initial_epoch: int, steps: int,
                     global_batch: int, label_smoothing: float, callbacks: list,
-                    x_val: np.ndarray, y_val: np.ndarray, verbose: int = 1) -> None:
+                    verbose: int = 1) -> None:
     """Train ``model`` (built and compiled in ``strategy.scope()``) on ``dataset`` (global
-    batches of ``(x, one-hot y)``), calling the callbacks' epoch hooks with the logs
-    ``model.fit`` would give: loss, accuracy, val_loss, val_accuracy."""
+    batches of ``(x, one-hot y)``), calling the callbacks' epoch hooks with the training
+    logs ``model.fit`` would give (loss, accuracy); the run's callback adds validation."""
     import keras
     import tensorflow as tf
 
@@ -71,17 +69,12 @@ def fit_multiworker(model, strategy, dataset, *, epochs: int, initial_epoch: int
         for _ in range(steps):
             loss, r = train_step(next(it))
             total, right = total + float(loss), right + float(r)
-        probs = np.concatenate([np.asarray(model(x_val[i:i + 256], training=False))
-                                for i in range(0, len(x_val), 256)])
-        smooth = y_val * (1 - label_smoothing) + label_smoothing / y_val.shape[1]
-        logs = {"accuracy": right / (steps * global_batch), "loss": total / steps,
-                "val_accuracy": float((probs.argmax(1) == y_val.argmax(1)).mean()),
-                "val_loss": float(-(smooth * np.log(np.clip(probs, 1e-7, 1))).sum(1).mean())}
+        logs = {"accuracy": right / (steps * global_batch), "loss": total / steps}
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)
         if verbose:
             print(f"epoch {epoch + 1}/{epochs} " + " - ".join(
-                f"{k}: {v:.4f}" for k, v in logs.items() if k != "val_balanced_accuracy"),
+                f"{k}: {v:.4f}" for k, v in logs.items()),
                 file=sys.stderr if verbose == 2 else sys.stdout, flush=True)
         if model.stop_training:
             break

@@ -170,12 +170,28 @@ def balanced_accuracy(probs: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean([(pred[y == c] == c).mean() for c in np.unique(y)]))
 
 
-def _make_callback(run_dir: Path, patience: int, state: dict, x_val, y_val):
+def validation_logs(model, x_val: np.ndarray, y_val: np.ndarray, num_labels: int,
+                    label_smoothing: float) -> dict:
+    """``val_loss`` (label-smoothed cross-entropy, as in training), ``val_accuracy`` and
+    ``val_balanced_accuracy`` from one pass over the validation set. A direct call, not
+    ``model.predict``: predict on NumPy fails inside a multi-worker run (Keras' generator
+    adapter meets tf.distribute's PerReplica values)."""
+    probs = np.concatenate([np.asarray(model(x_val[i:i + 256], training=False))
+                            for i in range(0, len(x_val), 256)])
+    target = _one_hot(y_val, num_labels) * (1 - label_smoothing) + label_smoothing / num_labels
+    loss = -(target * np.log(np.clip(probs, 1e-7, 1.0))).sum(axis=1).mean()
+    return {"val_loss": float(loss), "val_accuracy": float((probs.argmax(1) == y_val).mean()),
+            "val_balanced_accuracy": balanced_accuracy(probs, y_val)}
+
+
+def _make_callback(run_dir: Path, config: RunConfig, state: dict, prep: Prepared):
     import keras
 
     class RunState(keras.callbacks.Callback):
-        """Best checkpoint (by class-balanced validation accuracy), early stopping, history
-        and resumable state, per epoch."""
+        """Validation, best checkpoint (by class-balanced validation accuracy), early
+        stopping, history and resumable state, per epoch. It adds the validation metrics to
+        the epoch's logs, so the callbacks after it (TensorBoard, the progress bar) see
+        them."""
 
         def on_epoch_begin(self, epoch, logs=None):
             # dropout randomness as a function of (seed, epoch): the state of Keras' seed
@@ -186,11 +202,8 @@ def _make_callback(run_dir: Path, patience: int, state: dict, x_val, y_val):
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
-            # a direct call, not model.predict: predict on NumPy inside a multi-worker fit
-            # fails (Keras' generator adapter meets tf.distribute's PerReplica values)
-            probs = np.concatenate([np.asarray(self.model(x_val[i:i + 256], training=False))
-                                    for i in range(0, len(x_val), 256)])
-            logs["val_balanced_accuracy"] = balanced_accuracy(probs, y_val)
+            logs.update(validation_logs(self.model, prep.x_val, prep.y_val, len(prep.labels),
+                                        config.train.label_smoothing))
             lr = self.model.optimizer.learning_rate
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
                    "learning_rate": float(np.asarray(lr)),
@@ -206,7 +219,7 @@ def _make_callback(run_dir: Path, patience: int, state: dict, x_val, y_val):
             _save_model(self.model, run_dir / "last.keras")
             state["epoch"] = epoch + 1
             atomic_write_text(run_dir / "state.json", json.dumps(state, indent=1))
-            if state["wait"] >= patience:
+            if state["wait"] >= config.train.patience:
                 self.model.stop_training = True
                 state["stopped_early"] = True
                 atomic_write_text(run_dir / "state.json", json.dumps(state, indent=1))
@@ -316,23 +329,20 @@ def train(data_dirs: list[str | Path], run_dir: str | Path, config: RunConfig | 
             _compile(model, config, steps)
     start = state["epoch"]
     if start < tc.epochs and not state.get("stopped_early"):
-        val_ds = tf.data.Dataset.from_tensor_slices(
-            (prep.x_val, _one_hot(prep.y_val, len(prep.labels)))).batch(256)
-        callbacks = [_make_callback(run_dir, tc.patience, state, prep.x_val, prep.y_val),
-                     keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False,
-                                                 profile_batch=0)]
+        run_state = _make_callback(run_dir, config, state, prep)  # validates, once per epoch
         if verbose == "auto":
             verbose = 1 if sys.stdout.isatty() else 2
         if strategy == "multiworker":
             fit_multiworker(model, dist, _train_dataset(prep, config, start, steps),
                             epochs=tc.epochs, initial_epoch=start, steps=steps,
                             global_batch=tc.batch_size, label_smoothing=tc.label_smoothing,
-                            callbacks=callbacks[:1], x_val=prep.x_val,
-                            y_val=_one_hot(prep.y_val, len(prep.labels)), verbose=verbose)
+                            callbacks=[run_state], verbose=verbose)
         else:
+            tensorboard = keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False,
+                                                      profile_batch=0)
             model.fit(_train_dataset(prep, config, start, steps), epochs=tc.epochs,
-                      initial_epoch=start, steps_per_epoch=steps, validation_data=val_ds,
-                      callbacks=callbacks, verbose=verbose, shuffle=False)
+                      initial_epoch=start, steps_per_epoch=steps,
+                      callbacks=[run_state, tensorboard], verbose=verbose, shuffle=False)
     return finish(run_dir, prep)
 
 
