@@ -11,7 +11,6 @@ the window at every hop; the streaming model runs ``frontend.tflite`` once and
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -19,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from speechgru.runtime import quantize
+from speechgru.config import FeatureConfig
+from speechgru.runtime import StreamStep, quantize
 
 
 def _median_ms(fn, reps: int) -> float:
@@ -42,13 +42,12 @@ def whole_clip(path: Path, reps: int) -> float:
     return _median_ms(it.invoke, reps)
 
 
-def stream_step(path: Path, reps: int) -> float:
-    it = Interpreter(model_path=str(path), num_threads=1)
-    run = it.get_signature_runner()
-    ins = run.get_input_details()
-    feed = {k: quantize(np.random.default_rng(0).normal(0, 0.5, d["shape"]).astype(
-        np.float32), d) for k, d in ins.items()}
-    return _median_ms(lambda: run(**feed), reps)
+def stream_step(path: Path, n_mfcc: int, reps: int) -> float:
+    """One step as ``speechgru listen`` runs it (including int8 (de)quantization)."""
+    step = StreamStep(path, n_mfcc)
+    frame = np.random.default_rng(0).normal(0, 5, (1, n_mfcc)).astype(np.float32)
+    states = step.zero_states()
+    return _median_ms(lambda: step(frame, states), reps)
 
 
 def main():
@@ -58,8 +57,8 @@ def main():
     ap.add_argument("--phases", type=int, default=4)
     args = ap.parse_args()
     d = Path(args.model_dir)
-    f = json.loads((d / "features.json").read_text())
-    frames = 1 + (round(f["sample_rate"] * f["clip_seconds"]) - f["n_fft"]) // f["hop_length"]
+    f = FeatureConfig.load(d / "features.json")
+    frames = f.num_frames
     front = whole_clip(d / "frontend.tflite", args.reps) if (d / "frontend.tflite").exists() \
         else 0.0
     rows = []
@@ -68,7 +67,7 @@ def main():
         if name == "frontend":
             continue
         if name.startswith("stream_"):
-            step = stream_step(path, args.reps)
+            step = stream_step(path, f.n_mfcc, args.reps)
             per_clip, per_hop = frames * step + frames * front, args.phases * step + front
         else:
             per_clip = whole_clip(path, args.reps)
@@ -87,7 +86,7 @@ def main():
           f"window per hop); ms/hop of stream_* includes the frontend and {args.phases} "
           "state copies")
     if "stream_float32" in ref:
-        step = stream_step(d / "stream_float32.tflite", args.reps)
+        step = stream_step(d / "stream_float32.tflite", f.n_mfcc, args.reps)
         print(f"one stream_float32 step vs float32 whole clip: "
               f"{ref['float32'][2] / step:.1f}× less compute per hop")
 

@@ -111,26 +111,22 @@ def run_stream_tflite(path: Path, x: np.ndarray, keep_states: bool = False):
     """Run a ``stream_*`` model over each clip of ``x`` (clips, frames, features) from zero
     states; returns the last probabilities per clip, the median ms per step, and (with
     ``keep_states``) every step's inputs as a dict of arrays (for int8 calibration)."""
-    from ai_edge_litert.interpreter import Interpreter
+    from .runtime import StreamStep
 
-    it = Interpreter(model_path=str(path), num_threads=1)
-    run = it.get_signature_runner()
-    ins, outs = run.get_input_details(), run.get_output_details()
-    names = sorted(k for k in ins if k.startswith("state_"))
-    results, times, seen = [], [], {k: [] for k in ins}
+    step = StreamStep(path, x.shape[-1])
+    results, times, seen = [], [], []
     for clip in x:
-        states = {k: np.zeros(ins[k]["shape"], np.float32) for k in names}
+        states = step.zero_states()
         for frame in clip:
-            feed = {"frame": frame[None].astype(np.float32), **states}
+            frame = frame[None].astype(np.float32)
             if keep_states:
-                for k, v in feed.items():
-                    seen[k].append(v)
+                seen.append({"frame": frame, **states})
             t = time.perf_counter()
-            y = run(**{k: quantize(v, ins[k]) for k, v in feed.items()})
+            probs, states = step(frame, states)
             times.append(time.perf_counter() - t)
-            states = {k: dequantize(y[k], outs[k]) for k in names}
-        results.append(dequantize(y["probabilities"], outs["probabilities"])[0])
-    kept = {k: np.concatenate(v) for k, v in seen.items()} if keep_states else None
+        results.append(probs)
+    kept = ({k: np.concatenate([s[k] for s in seen]) for k in seen[0]}
+            if keep_states and seen else None)
     return np.stack(results), float(np.median(times) * 1e3), kept
 
 
@@ -160,7 +156,7 @@ def _convert_and_check(src: Path, path: Path, mode: str, calib: Path | None, run
         return {"error": str(exc)}
     try:
         got, ms = run(path)
-    except (RuntimeError, ValueError, KeyError) as exc:
+    except (RuntimeError, ValueError, KeyError, ExportError) as exc:
         return {"error": f"converted but does not run: {exc}"}
     return {"bytes": path.stat().st_size,
             "max_abs_delta": float(np.abs(got - ref).max()),

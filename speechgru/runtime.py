@@ -8,12 +8,12 @@ computed inside the model) or for MFCC frames with the other variants.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from .audio import fit_to_length, read_audio
+from .config import FeatureConfig
 from .errors import AudioError, ConfigError, ExportError
 
 
@@ -53,15 +53,16 @@ def read_clip(path: str | Path, sample_rate: int, num_samples: int) -> np.ndarra
     return fit_to_length(_resample_linear(y, sr, sample_rate), num_samples)
 
 
-def _read_model_dir(model_dir: Path) -> tuple[dict, list[str]]:
-    """``features.json`` and ``labels.txt`` of an exported model directory."""
+def _read_model_dir(model_dir: Path) -> tuple[FeatureConfig, list[str]]:
+    """``features.json`` (validated as a :class:`FeatureConfig`) and ``labels.txt`` of an
+    exported model directory."""
     for name in ("features.json", "labels.txt"):
         if not (model_dir / name).is_file():
             raise ExportError(f"{model_dir}: not an exported model directory (no {name})")
     try:
-        features = json.loads((model_dir / "features.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise ExportError(f"{model_dir / 'features.json'}: not valid JSON ({exc})") from None
+        features = FeatureConfig.load(model_dir / "features.json")
+    except ConfigError as exc:
+        raise ExportError(str(exc)) from None
     return features, (model_dir / "labels.txt").read_text().split()
 
 
@@ -82,16 +83,16 @@ def _open(path: Path, num_threads: int, missing: str):
 class FrameFrontend:
     """``frontend.tflite``: the training MFCC of one frame of PCM at a time (TF-free)."""
 
-    def __init__(self, path: Path, n_fft: int, n_mfcc: int, hop: int, num_threads: int = 1):
-
+    def __init__(self, path: Path, features: FeatureConfig, num_threads: int = 1):
         self.interpreter = _open(path, num_threads,
                                  "missing (export the model again with this version)")
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
+        n_fft, n_mfcc = features.n_fft, features.n_mfcc
         if tuple(self._in["shape"]) != (1, n_fft) or int(self._out["shape"][-1]) != n_mfcc:
             raise ExportError(f"{path}: does not match features.json (n_fft {n_fft}, "
                               f"n_mfcc {n_mfcc})")
-        self.n_fft, self.hop = n_fft, hop
+        self.n_fft, self.hop = n_fft, features.hop_length
 
     def frame(self, chunk: np.ndarray) -> np.ndarray:
         """MFCC row ``(1, n_mfcc)`` of ``n_fft`` samples."""
@@ -106,6 +107,39 @@ class FrameFrontend:
                                for t in range(frames)])
 
 
+class StreamStep:
+    """``stream_*.tflite``: one GRU step, ``(frame, states) -> (probabilities, states)``,
+    with the states kept by the caller (float arrays; int8 models are (de)quantized here).
+    """
+
+    def __init__(self, path: Path, n_mfcc: int, num_labels: int | None = None,
+                 num_threads: int = 1):
+        have = sorted(q.name for q in path.parent.glob("*.tflite"))
+        it = _open(path, num_threads, f"missing; this directory has {have}")
+        try:
+            self.runner = it.get_signature_runner()
+        except ValueError as exc:
+            raise ExportError(f"{path}: not a streaming model ({exc})") from None
+        self._ins, self._outs = self.runner.get_input_details(), self.runner.get_output_details()
+        if tuple(self._ins.get("frame", {}).get("shape", ())) != (1, n_mfcc) or \
+                "probabilities" not in self._outs:
+            raise ExportError(f"{path}: not a streaming model for {n_mfcc} MFCCs per frame "
+                              "(features.json and the model differ)")
+        if num_labels is not None and int(self._outs["probabilities"]["shape"][-1]) != num_labels:
+            raise ExportError(f"{path}: output size differs from labels.txt")
+        self.state_names = sorted(k for k in self._ins if k.startswith("state_"))
+
+    def zero_states(self) -> dict[str, np.ndarray]:
+        return {k: np.zeros(self._ins[k]["shape"], np.float32) for k in self.state_names}
+
+    def __call__(self, frame: np.ndarray, states: dict) -> tuple[np.ndarray, dict]:
+        """``frame`` (1, n_mfcc) → probabilities (labels,) and the new states."""
+        feed = {"frame": frame, **states}
+        y = self.runner(**{n: quantize(v, self._ins[n]) for n, v in feed.items()})
+        return (dequantize(y["probabilities"], self._outs["probabilities"])[0],
+                {n: dequantize(y[n], self._outs[n]) for n in self.state_names})
+
+
 class Recognizer:
     """An exported model directory, ready to predict."""
 
@@ -113,8 +147,8 @@ class Recognizer:
 
         self.dir = Path(model_dir)
         self.features, self.labels = _read_model_dir(self.dir)
-        self.sample_rate = int(self.features["sample_rate"])
-        self.num_samples = int(round(self.sample_rate * float(self.features["clip_seconds"])))
+        self.sample_rate = self.features.sample_rate
+        self.num_samples = self.features.clip_samples
         self.wave = (self.dir / f"wave_{variant}.tflite").is_file()
         self._frontend = None
         path = self.dir / (f"wave_{variant}.tflite" if self.wave else f"{variant}.tflite")
@@ -124,10 +158,8 @@ class Recognizer:
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         shape = tuple(self.input["shape"])
-        n_feat = int(self.features["n_mfcc"]) * (1 + int(self.features.get("deltas", 0)))
-        hop, n_fft = int(self.features["hop_length"]), int(self.features["n_fft"])
-        frames = 1 + (self.num_samples - n_fft) // hop
-        expected = (1, self.num_samples) if self.wave else (1, frames, n_feat)
+        f = self.features
+        expected = (1, self.num_samples) if self.wave else (1, f.num_frames, f.num_features)
         if shape != expected:
             raise ExportError(f"{path}: input shape {shape} does not match features.json "
                               f"(expects {expected}); the model and its settings differ")
@@ -150,9 +182,7 @@ class Recognizer:
             p = self.probabilities(pcm)
         else:
             if self._frontend is None:
-                f = self.features
-                self._frontend = FrameFrontend(self.dir / "frontend.tflite", int(f["n_fft"]),
-                                               int(f["n_mfcc"]), int(f["hop_length"]))
+                self._frontend = FrameFrontend(self.dir / "frontend.tflite", self.features)
             p = self.probabilities(self._frontend.clip(pcm))
         order = np.argsort(p)[::-1][:top_k]
         return {"file": str(path), "label": self.labels[order[0]],
@@ -182,15 +212,11 @@ class Listener:
     def __init__(self, model_dir: str | Path, variant: str = "float32", *,
                  threshold: float = 0.6, smoothing: int = 2, suppression_ms: float = 1000.0,
                  phases: int = 4, num_threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
-
         self.dir = Path(model_dir)
         self.features, self.labels = _read_model_dir(self.dir)
         f = self.features
-        self.sample_rate, self.hop, self.n_fft = (int(f["sample_rate"]), int(f["hop_length"]),
-                                                 int(f["n_fft"]))
-        n = int(round(self.sample_rate * float(f["clip_seconds"])))
-        self.window = 1 + (n - self.n_fft) // self.hop
+        self.sample_rate, self.hop, self.n_fft = f.sample_rate, f.hop_length, f.n_fft
+        self.window = f.num_frames
         if not 1 <= phases <= self.window:
             raise ConfigError(f"phases must be in 1..{self.window}, got {phases}")
         if not 0.0 < threshold <= 1.0 or smoothing < 1 or suppression_ms < 0:
@@ -198,26 +224,9 @@ class Listener:
                               f" got {threshold}, {smoothing}, {suppression_ms}")
         self.threshold, self.smoothing, self.phases = threshold, smoothing, phases
         self.suppression = suppression_ms / 1000.0
-        n_mfcc = int(f["n_mfcc"])
-        self.frontend = FrameFrontend(self.dir / "frontend.tflite", self.n_fft, n_mfcc,
-                                      self.hop, num_threads)
-        path = self.dir / f"stream_{variant}.tflite"
-        if not path.is_file():
-            have = sorted(q.name for q in self.dir.glob("*.tflite"))
-            raise ExportError(f"{path}: missing; listening needs frontend.tflite and "
-                              f"stream_{variant}.tflite (this directory has {have})")
-        try:
-            stream = Interpreter(model_path=str(path), num_threads=num_threads)
-            self.step = stream.get_signature_runner()
-        except (RuntimeError, ValueError) as exc:
-            raise ExportError(f"{path}: not a valid streaming model ({exc})") from None
-        self._ins, self._outs = self.step.get_input_details(), self.step.get_output_details()
-        if tuple(self._ins.get("frame", {}).get("shape", ())) != (1, n_mfcc):
-            raise ExportError(f"{path}: its frame input does not match features.json "
-                              f"(n_mfcc {n_mfcc})")
-        if int(self._outs["probabilities"]["shape"][-1]) != len(self.labels):
-            raise ExportError(f"{path}: output size differs from labels.txt")
-        self._state_names = sorted(k for k in self._ins if k.startswith("state_"))
+        self.frontend = FrameFrontend(self.dir / "frontend.tflite", f, num_threads)
+        self.step = StreamStep(self.dir / f"stream_{variant}.tflite", f.n_mfcc,
+                               len(self.labels), num_threads)
         self.reset()
 
     def reset(self) -> None:
@@ -231,9 +240,6 @@ class Listener:
         self._last: dict[str, float] = {}
         self.last_window = None  # (centre in s, probabilities) of the latest full window
 
-    def _zero_states(self) -> dict:
-        return {k: np.zeros(self._ins[k]["shape"], np.float32) for k in self._state_names}
-
     def _advance(self, mfcc: np.ndarray) -> list[dict]:
         """One frame through every phase; returns detections completed by it."""
         t, T, found = self._frame, self.window, []
@@ -242,12 +248,9 @@ class Listener:
             if t < offset:
                 continue
             if (t - offset) % T == 0:
-                self._states[k] = self._zero_states()
-            feed = {"frame": mfcc, **self._states[k]}
-            y = self.step(**{n: quantize(v, self._ins[n]) for n, v in feed.items()})
-            self._states[k] = {n: dequantize(y[n], self._outs[n]) for n in self._state_names}
+                self._states[k] = self.step.zero_states()
+            probs, self._states[k] = self.step(mfcc, self._states[k])
             if (t - offset + 1) % T == 0:  # this phase just completed a window
-                probs = dequantize(y["probabilities"], self._outs["probabilities"])[0]
                 start = (t + 1 - T) * self.hop
                 centre = (start + (self.n_fft + (T - 1) * self.hop) / 2) / self.sample_rate
                 found += self._window(probs, centre)
