@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ExportError
+from .errors import ConfigError, ExportError
 from .runtime import dequantize, quantize
 from .utils import atomic_write_text
 
@@ -95,14 +95,16 @@ def convert(saved_model: Path, out: Path, mode: str, calib: Path | None = None,
 
 
 def _export_wave_model(model, features, path: Path) -> None:
-    """Raw PCM (1, samples) → probabilities: the MFCC front end, then ``model``."""
+    """Raw PCM (1, samples) → probabilities: the MFCC front end, then ``model`` (without a
+    model: the front end alone, PCM → MFCC frames)."""
     import keras
     import tensorflow as tf
 
     from .frontend import mfcc_layer
 
     pcm = keras.Input((features.clip_samples,), batch_size=1, name="pcm")
-    wave = keras.Model(pcm, model(mfcc_layer(features)(pcm)), name="wave")
+    mfcc = mfcc_layer(features)(pcm)
+    wave = keras.Model(pcm, model(mfcc) if model is not None else mfcc, name="wave")
     wave.export(str(path), input_signature=[
         tf.TensorSpec([1, features.clip_samples], tf.float32, name="pcm")], verbose=False)
 
@@ -168,28 +170,20 @@ def _convert_and_check(src: Path, path: Path, mode: str, calib: Path | None, run
 def _export_frontend(features, work: Path, out: Path, pcm: np.ndarray,
                      mfcc: np.ndarray) -> dict:
     """``frontend.tflite``: one frame of PCM → its MFCC row; checked against librosa."""
-    import keras
-    import tensorflow as tf
+    import dataclasses
 
-    from .frontend import MFCCFrontend
-
-    class Frame(keras.layers.Layer):
-        def call(self, x):
-            return MFCCFrontend(features)(x)
-
-    n = features.n_fft
-    inp = keras.Input((n,), batch_size=1, name="pcm_frame")
-    keras.Model(inp, Frame(name="mfcc_frontend")(inp)).export(
-        str(work / "frontend_sm"),
-        input_signature=[tf.TensorSpec([1, n], tf.float32, name="pcm_frame")], verbose=False)
+    n, hop = features.n_fft, features.hop_length
+    # the raw-audio model's front end for a "clip" of exactly one frame
+    one_frame = dataclasses.replace(features, clip_seconds=n / features.sample_rate)
     path = out / "frontend.tflite"
     try:
+        _export_wave_model(None, one_frame, work / "frontend_sm")
         convert(work / "frontend_sm", path, "float32")
-    except ExportError as exc:
+        chunks = np.stack([clip[t * hop:t * hop + n] for clip in pcm[:20]
+                           for t in range(features.num_frames)])
+        got, ms = run_tflite(path, chunks)
+    except (ExportError, RuntimeError, ValueError) as exc:
         return {"error": str(exc)}
-    hop, frames = features.hop_length, features.num_frames
-    chunks = np.stack([clip[t * hop:t * hop + n] for clip in pcm[:20] for t in range(frames)])
-    got, ms = run_tflite(path, chunks)
     delta = np.abs(got.reshape(-1, features.n_mfcc) - mfcc[:20].reshape(-1, features.n_mfcc))
     return {"bytes": path.stat().st_size, "max_abs_delta": float(delta.max()),
             "compared_with": "librosa MFCC", "latency_ms": ms}
@@ -232,6 +226,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
 
     from .audio import load_clip
     from .data import extract_features, scan_dataset
+    from .frontend import MFCCFrontend
     from .model import build_model, build_step_model, copy_weights, normalization_stats
     from .train import load_run
 
@@ -285,21 +280,27 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
                 unrolled.export(str(src), input_signature=[
                     tf.TensorSpec([1, T, D], tf.float32, name="mfcc")], verbose=False)
             files[f"{mode}.tflite"] = (src, mode, fv.x)
-        _export_wave_model(fixed, F, work / "wave_sm")
-        for mode in WAVE_VARIANTS:
-            files[f"wave_{mode}.tflite"] = (work / "wave_sm", mode, pcm)
         report = {"run": str(run_dir), "clips": len(y_val), "labels": labels, "models": {}}
+        try:  # the in-graph front end exists for center=False without deltas
+            MFCCFrontend(F)
+        except ConfigError as exc:
+            report["stream"] = f"no raw-audio, frontend or streaming models: {exc}"
+        else:
+            _export_wave_model(fixed, F, work / "wave_sm")
+            for mode in WAVE_VARIANTS:
+                files[f"wave_{mode}.tflite"] = (work / "wave_sm", mode, pcm)
         for name, (src, mode, x) in files.items():
             report["models"][name] = _convert_and_check(
                 src, tmp / name, mode, work / "calib.npy",
                 lambda path, x=x: run_tflite(path, x), ref, y_val)
-        report["models"]["frontend.tflite"] = _export_frontend(F, work, tmp, pcm, fv.x)
-        try:
-            step = build_step_model(model)
-        except ValueError as exc:
-            report["stream"] = f"no streaming models: {exc}"
-        else:
-            _export_stream(step, config, work, tmp, fv.x, ft.x, ref, y_val, report)
+        if "stream" not in report:
+            report["models"]["frontend.tflite"] = _export_frontend(F, work, tmp, pcm, fv.x)
+            try:
+                step = build_step_model(model)
+            except ValueError as exc:
+                report["stream"] = f"no streaming models: {exc}"
+            else:
+                _export_stream(step, config, work, tmp, fv.x, ft.x, ref, y_val, report)
         report["keras_accuracy"] = float((ref.argmax(1) == y_val).mean())
         shutil.rmtree(work)
         atomic_write_text(tmp / "labels.txt", "\n".join(labels) + "\n")

@@ -182,7 +182,12 @@ class Recognizer:
             p = self.probabilities(pcm)
         else:
             if self._frontend is None:
-                self._frontend = FrameFrontend(self.dir / "frontend.tflite", self.features)
+                f = self.features
+                if f.deltas or f.center:
+                    raise ExportError(f"{self.dir}: features with deltas or center=True have no "
+                                      "TFLite front end; compute the MFCC frames yourself and "
+                                      "call probabilities()")
+                self._frontend = FrameFrontend(self.dir / "frontend.tflite", f)
             p = self.probabilities(self._frontend.clip(pcm))
         order = np.argsort(p)[::-1][:top_k]
         return {"file": str(path), "label": self.labels[order[0]],

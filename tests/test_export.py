@@ -251,3 +251,19 @@ def test_mfcc_input_variants_predict_files_through_the_frontend_model(exported, 
         assert max(abs(pa[k] - pb[k]) for k in pa) <= 5e-3
     r = Recognizer(root / "model", variant="int8").predict_file(wav)
     assert r["label"] in wave.labels and 0 < r["confidence"] <= 1
+
+
+def test_a_run_with_deltas_exports_without_the_in_graph_front_end(synth_dir, tmp_path):
+    cfg = RunConfig(FeatureConfig(deltas=1), ModelConfig(units=(8,), dropout=0.0),
+                    TrainConfig(epochs=1, batch_size=32, validation_percent=20.0,
+                                testing_percent=0.0, augment=False))
+    train([synth_dir], tmp_path / "run", cfg, cache_dir=tmp_path / "cache", verbose=0)
+    report = export_run(tmp_path / "run", tmp_path / "model", cache_dir=tmp_path / "cache",
+                        max_clips=20, progress=False)
+    assert "deltas" in report["stream"]
+    assert set(report["models"]) == {"float32.tflite", "float16.tflite", "dynamic.tflite",
+                                     "int8.tflite"}
+    assert report["models"]["float32.tflite"]["max_abs_delta"] <= 1e-5
+    rec = Recognizer(tmp_path / "model")
+    with pytest.raises(ExportError, match="deltas"):
+        rec.predict_file(sorted((synth_dir / "yes").glob("*.wav"))[0])
