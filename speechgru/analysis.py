@@ -38,10 +38,9 @@ def notebook_settings(cwd: str | Path | None = None) -> dict:
     if mode not in ("full", "quick"):
         raise ValueError(f"SPEECHGRU_NOTEBOOK_MODE must be full or quick, got {mode!r}")
 
-    def path(name):  # relative paths are taken from the repository's root
+    def path(name):  # relative to the repository's root (an absolute path stays as it is)
         value = os.environ.get(name)
-        return None if not value else root / value if not Path(value).is_absolute() \
-            else Path(value)
+        return root / value if value else None
 
     return {"quick": mode == "quick", "root": root,
             "out": path("SPEECHGRU_NOTEBOOK_OUT") or root / "runs" / "notebooks",

@@ -240,7 +240,7 @@ class Listener:
         self._odd = b""
         self._frame = 0  # index of the next MFCC frame
         self._states = [None] * self.phases
-        self._recent: list[np.ndarray] = []
+        self._recent: list[tuple[np.ndarray, float]] = []  # (probabilities, centre)
         self._pending = None  # the current run of windows over the threshold
         self._last: dict[str, float] = {}
         self.last_window = None  # (centre in s, probabilities) of the latest full window
