@@ -20,7 +20,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from speechgru.train import epoch_indices, prepare, train  # noqa: E402
+from speechgru.train import epoch_indices, plan_splits, prepare, train  # noqa: E402
 
 
 def main():
@@ -39,7 +39,8 @@ def main():
     config = RunConfig(FeatureConfig(), ModelConfig(units=units, cell=args.cell),
                        TrainConfig(epochs=args.epochs, batch_size=args.batch, patience=1000))
     cache = ".cache/features"
-    prep = prepare([args.data], config, cache_dir=cache, progress=False)
+    prep = prepare(plan_splits([args.data], config)[0], config, cache_dir=cache,
+                   progress=False)
     clips = math.ceil(len(epoch_indices(prep.y_train, prep.labels, config, 0)) / args.batch) \
         * args.batch
     with tempfile.TemporaryDirectory() as tmp:

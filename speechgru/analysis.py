@@ -71,10 +71,13 @@ def ensure_run(settings: dict, data: Path) -> Path:
     if settings["run"] is not None:
         return settings["run"]
     demo = settings["root"] / "runs" / "demo"
-    if not settings["quick"] and (demo / "best.keras").exists():
+    def finished(r: Path) -> bool:  # and made by this version (with its saved splits)
+        return (r / "best.keras").exists() and (r / "splits.json").exists()
+
+    if not settings["quick"] and finished(demo):
         return demo
     run = settings["out"] / ("quick_run" if settings["quick"] else "run")
-    if not (run / "best.keras").exists():
+    if not finished(run):
         from .config import ModelConfig, TrainConfig
 
         config = RunConfig(FeatureConfig(), ModelConfig(units=(32,), dropout=0.0),

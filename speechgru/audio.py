@@ -37,6 +37,7 @@ def read_audio(path: str | Path, *, offset: float = 0.0,
         raise AudioError(f"{path}: no such file")
     if not path.is_file():
         raise AudioError(f"{path}: not a regular file")
+    _check_riff_length(path)
     try:
         with sf.SoundFile(str(path)) as f:
             sr = f.samplerate
@@ -54,17 +55,154 @@ def read_audio(path: str | Path, *, offset: float = 0.0,
     if not np.all(np.isfinite(data)):
         bad = int(np.count_nonzero(~np.isfinite(data)))
         raise AudioError(f"{path}: {bad} NaN/Inf sample(s); the file is corrupt")
+    _check_range(data, str(path))
     y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     return np.ascontiguousarray(y, dtype=np.float32), sr
 
 
+def _check_range(data: np.ndarray, source: str) -> None:
+    peak = float(np.abs(data).max()) if data.size else 0.0
+    if peak > 1.0 + 1e-4:
+        raise AudioError(f"{source}: float samples reach {peak:.6g}, beyond the [-1, 1] of "
+                         "audio; refused rather than clipped: rescale the file (divide by "
+                         "its peak)")
+
+
+def _check_riff_length(path: Path) -> None:
+    """A WAV file whose ``data`` chunk declares more bytes than the file holds was cut
+    short (libsndfile would read what is there without a word)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return
+            size = path.stat().st_size
+            pos = 12
+            while pos + 8 <= size:
+                f.seek(pos)
+                cid, clen = f.read(4), int.from_bytes(f.read(4), "little")
+                if cid == b"data":
+                    have = size - pos - 8
+                    if clen not in (0, 0xFFFFFFFF) and clen > have:
+                        raise AudioError(f"{path}: truncated: the data chunk declares "
+                                         f"{clen} bytes but the file holds {have}")
+                    return
+                pos += 8 + clen + (clen & 1)
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+class PCMStream:
+    """Audio from a byte stream (stdin), as float32 mono chunks at ``sample_rate``.
+
+    A stream that starts with a RIFF/WAVE header is read as WAV at its own rate, channels
+    and sample format (16/24/32-bit PCM, 32-bit float); anything else is raw signed 16-bit
+    little-endian mono PCM at ``sample_rate``. An empty stream yields nothing.
+    """
+
+    def __init__(self, stream, *, sample_rate: int, source: str = "stream"):
+        self.stream, self.sample_rate, self.source = stream, sample_rate, source
+        self.rate, self.channels, self.dtype, self.scale = sample_rate, 1, "<i2", 32768.0
+        self._head = self._read(4)
+        if self._head == b"RIFF":
+            self._read_wav_header()
+            self._head = b""
+        self._resampler = None
+        if self.rate != sample_rate:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(self.rate, sample_rate, 1, dtype="float32")
+
+    def _read(self, n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            block = self.stream.read(n - len(out))
+            if not block:
+                break
+            out += block
+        return out
+
+    def _need(self, n: int) -> bytes:
+        data = self._read(n)
+        if len(data) < n:
+            raise AudioError(f"{self.source}: truncated WAV header")
+        return data
+
+    def _read_wav_header(self) -> None:
+        if self._need(8)[4:] != b"WAVE":
+            raise AudioError(f"{self.source}: a RIFF stream that is not WAVE")
+        fmt = None
+        while True:
+            cid, clen = self._need(4), int.from_bytes(self._need(4), "little")
+            if cid == b"data":
+                break
+            body = self._need(clen + (clen & 1)) if clen < 1 << 20 else None
+            if body is None:
+                raise AudioError(f"{self.source}: WAV chunk {cid!r} of {clen} bytes is absurd")
+            if cid == b"fmt ":
+                fmt = body
+        if fmt is None or len(fmt) < 16:
+            raise AudioError(f"{self.source}: WAV stream without a fmt chunk")
+        tag, channels, rate = (int.from_bytes(fmt[0:2], "little"),
+                               int.from_bytes(fmt[2:4], "little"),
+                               int.from_bytes(fmt[4:8], "little"))
+        bits = int.from_bytes(fmt[14:16], "little")
+        if tag == 0xFFFE and len(fmt) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the subformat's tag
+            tag = int.from_bytes(fmt[24:26], "little")
+        kinds = {(1, 16): ("<i2", 32768.0), (1, 32): ("<i4", 2147483648.0),
+                 (1, 24): ("i24", 8388608.0), (3, 32): ("<f4", 1.0)}
+        if (tag, bits) not in kinds or not 1 <= channels <= 64 or not 1000 <= rate <= 192000:
+            raise AudioError(f"{self.source}: unsupported WAV stream (format {tag}, {bits} "
+                             f"bits, {channels} channels, {rate} Hz); send 16-bit PCM")
+        self.dtype, self.scale = kinds[(tag, bits)]
+        self.rate, self.channels = rate, channels
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        if self.dtype == "i24":
+            b = np.frombuffer(data, np.uint8).reshape(-1, 3).astype(np.int32)
+            v = (b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16))
+            x = np.where(v >= 1 << 23, v - (1 << 24), v).astype(np.float32)
+        else:
+            x = np.frombuffer(data, self.dtype).astype(np.float32)
+        x = x / self.scale
+        if not np.all(np.isfinite(x)):
+            raise AudioError(f"{self.source}: NaN or infinite samples in the stream")
+        if self.dtype == "<f4":
+            _check_range(x, self.source)
+        return x.reshape(-1, self.channels).mean(axis=1)
+
+    def chunks(self, frames: int):
+        """Float32 mono chunks at ``sample_rate`` of about ``frames`` input frames each."""
+        width = (3 if self.dtype == "i24" else np.dtype(self.dtype).itemsize) * self.channels
+        rest = self._head
+        self._head = b""
+        while True:
+            block = self.stream.read(frames * width)
+            data = rest + (block or b"")
+            whole = len(data) // width * width
+            rest = data[whole:]
+            if whole:
+                x = self._decode(data[:whole])
+                if self._resampler is not None:
+                    x = self._resampler.resample_chunk(x)
+                if len(x):
+                    yield x
+            if not block:
+                break
+        if self._resampler is not None:
+            tail = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            if len(tail):
+                yield tail
+
+
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
-    """Resample with librosa's default high-quality resampler (soxr)."""
+    """Resample with soxr at high quality: the same call as librosa's default
+    (``res_type="soxr_hq"``), used by training and by the TF-free runtime alike."""
     if orig_sr == target_sr:
         return y
-    import librosa
+    import soxr
 
-    return librosa.resample(y, orig_sr=orig_sr, target_sr=target_sr).astype(np.float32)
+    return np.asarray(soxr.resample(y, orig_sr, target_sr, quality="HQ"), np.float32)
 
 
 def fit_to_length(y: np.ndarray, length: int) -> np.ndarray:

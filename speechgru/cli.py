@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -14,9 +15,15 @@ from .errors import SpeechGRUError
 
 
 def _words(text: str | None):
-    if not text:
+    if text is None:
         return None
-    return tuple(w.strip() for w in text.split(",") if w.strip())
+    words = tuple(w.strip() for w in text.split(",") if w.strip())
+    if not words:
+        from .errors import ConfigError
+
+        raise ConfigError(f"--words {text!r}: no words; give comma-separated words such as "
+                          "yes,no,stop")
+    return words
 
 
 def cmd_synth(args) -> int:
@@ -56,6 +63,13 @@ def _print_summary(report: dict) -> None:
     print(f"bad files: {len(bad)}" + (" (skipped)" if bad else ""))
     for b in bad:
         print(f"  {b['file']}: {b['reason']}")
+    dups = report.get("duplicates", [])
+    if dups:
+        print(f"WARNING: {len(dups)} group(s) of identical audio under different labels or "
+              "in different splits:")
+        for d in dups:
+            print(f"  {', '.join(d['files'])} (labels {', '.join(d['labels'])}; splits "
+                  f"{', '.join(d['splits'])})")
 
 
 def cmd_synth_recording(args) -> int:
@@ -92,7 +106,7 @@ def cmd_features(args) -> int:
                              progress=not args.json)
     dt = time.perf_counter() - t
     out = {"clips": len(feats.clips), "cached": feats.cached, "computed": feats.computed,
-           "bad": len(feats.bad), "seconds": round(dt, 3),
+           "healed": feats.healed, "bad": len(feats.bad), "seconds": round(dt, 3),
            "clips_per_second": round(len(ds.clips) / dt, 1) if dt > 0 else None,
            "shape": list(feats.x.shape)}
     if args.json:
@@ -100,7 +114,8 @@ def cmd_features(args) -> int:
     else:
         print(f"features {tuple(feats.x.shape)} for {out['clips']} clips in {out['seconds']} s "
               f"({out['clips_per_second']} clips/s; {feats.cached} from cache, "
-              f"{feats.computed} computed, {len(feats.bad)} bad)")
+              f"{feats.computed} computed, {feats.healed} damaged cache entries recomputed, "
+              f"{len(feats.bad)} bad)")
         for _file, r in feats.bad:
             print(f"  bad: {r}")
     return 0
@@ -114,7 +129,7 @@ def _run_config(args):
     overrides = {}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    if args.words:
+    if args.words is not None:
         overrides["words"] = _words(args.words)
     if args.seed is not None:
         overrides["seed"] = args.seed
@@ -126,11 +141,32 @@ def _run_config(args):
 
 
 def cmd_train(args) -> int:
+    from .errors import ConfigError
     from .evaluate import format_report
     from .train import train
 
-    config = None if args.resume else _run_config(args)
-    m = train(args.data, args.out, config, resume=args.resume, cache_dir=args.cache_dir,
+    if args.resume:
+        config = None
+        if args.config or args.words is not None or args.seed is not None:
+            # the same command again with --resume is fine; a different config is not
+            import dataclasses
+
+            from .run_dir import RunDir
+
+            have = RunDir(args.out).config() if RunDir(args.out).exists() else None
+            wanted = _run_config(args)
+            if have is not None and dataclasses.replace(
+                    wanted, train=dataclasses.replace(wanted.train,
+                                                      epochs=have.train.epochs)) != have:
+                raise ConfigError(f"--resume continues the run in {args.out} with its own "
+                                  "config.json, and --config/--words/--seed ask for another; "
+                                  "drop them or start a new run")
+    else:
+        if not args.data:
+            raise ConfigError("train needs --data DIR (or --resume to continue a run)")
+        config = _run_config(args)
+    m = train(args.data, args.out, config, resume=args.resume,
+              resume_epochs=args.epochs if args.resume else None, cache_dir=args.cache_dir,
               strategy=args.strategy)
     print(f"run directory: {args.out}  (best epoch {m['best_epoch']} of {m['epochs_run']})")
     print(format_report(m))
@@ -154,16 +190,23 @@ def cmd_evaluate(args) -> int:
 def cmd_export(args) -> int:
     from .export import export_run, format_report
 
-    report = export_run(args.run_dir, args.out, force=args.force, cache_dir=args.cache_dir)
+    report = export_run(args.run_dir, args.out, force=args.force)
     print(format_report(report))
     print(f"wrote {report['out_dir']}")
+    if report["failed"]:
+        print(f"speechgru export: error: {len(report['failed'])} variant(s) failed: "
+              f"{', '.join(report['failed'])} (the reasons are above and in "
+              f"{report['out_dir']}/export_report.json)", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_predict(args) -> int:
-    from .errors import AudioError
+    from .errors import AudioError, ConfigError
     from .runtime import Recognizer
 
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k {args.top_k}: must be at least 1")
     rec = Recognizer(args.model_dir, variant=args.variant)
     failed = 0
     for f in args.files:
@@ -175,11 +218,11 @@ def cmd_predict(args) -> int:
         if args.json:
             print(json.dumps(r))
         elif "error" in r:
-            print(f"{f}: error: {r['error']}", file=sys.stderr)
+            print(f"speechgru predict: error: {r['error']}", file=sys.stderr)
         else:
             others = ", ".join(f"{t['label']} {t['p']:.2f}" for t in r["top"][1:])
             print(f"{f}: {r['label']} ({r['confidence']:.2f}; then {others})")
-    return 1 if failed else 0
+    return 2 if failed else 0  # each bad file got its line; the others their answer
 
 
 def cmd_listen(args) -> int:
@@ -199,18 +242,28 @@ def cmd_listen(args) -> int:
     if args.source != "-":
         show(lis.listen_file(args.source))
         return 0
-    # raw signed 16-bit little-endian mono PCM at the model's rate, e.g. from
-    # `arecord -f S16_LE -r 16000 -c 1 -t raw`; a tenth of a second at a time
-    chunk = 2 * max(lis.hop, lis.sample_rate // 10)
-    while data := sys.stdin.buffer.read(chunk):
-        show(lis.feed_pcm16(data))
+    from .audio import PCMStream
+
+    if sys.stdin is None or sys.stdin.closed:
+        return 0  # no input: nothing to hear
+    # raw signed 16-bit little-endian mono PCM at the model's rate (e.g. from
+    # `arecord -f S16_LE -r 16000 -c 1 -t raw`), or a WAV stream (`arecord -f S16_LE
+    # -r 16000`, any rate and channels: recognised by its RIFF header)
+    stream = PCMStream(sys.stdin.buffer, sample_rate=lis.sample_rate, source="stdin")
+    for samples in stream.chunks(max(lis.hop, lis.sample_rate // 10)):
+        show(lis.feed(samples))
     show(lis.flush())
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="speechgru",
                                 description="Keyword spotting with a hand-written GRU.")
+    p.add_argument("--version", action="version", version=f"speechgru {__version__}")
+    p.add_argument("--verbose", action="store_true",
+                   help="show tracebacks and TensorFlow's own log lines")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="write the offline synthetic speech-commands dataset")
@@ -251,11 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_features)
 
     s = sub.add_parser("train", help="train a stacked-GRU model into a run directory")
-    s.add_argument("--data", action="append", required=True,
-                   help="a dataset folder (repeat to mix sources)")
+    s.add_argument("--data", action="append",
+                   help="a dataset folder (repeat to mix sources; not needed with --resume)")
     s.add_argument("--out", required=True, help="the run directory")
     s.add_argument("--config", help="a JSON file with features / model / train sections")
-    s.add_argument("--epochs", type=int)
+    s.add_argument("--epochs", type=int, help="with --resume: must equal the run's epochs")
     s.add_argument("--words", help="comma-separated command words")
     s.add_argument("--seed", type=int)
     s.add_argument("--resume", action="store_true",
@@ -267,9 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate", help="evaluate a run's best model on a dataset")
     s.add_argument("run_dir")
-    s.add_argument("--data", required=True)
+    s.add_argument("--data", help="a dataset folder (default with --split: the run's own data)")
     s.add_argument("--split", choices=["train", "validation", "test"],
-                   help="only this split of the dataset (default: every clip)")
+                   help="the clips of this split as saved in the run's splits.json "
+                        "(default: every clip of --data)")
     s.add_argument("--json", action="store_true", help="one JSON object on stdout")
     s.add_argument("--cache-dir", default=".cache/features")
     s.set_defaults(func=cmd_evaluate)
@@ -277,8 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export", help="export a run to SavedModel + TFLite with a report")
     s.add_argument("run_dir")
     s.add_argument("--out", help="model directory (default: models/<run name>)")
-    s.add_argument("--force", action="store_true", help="replace an existing directory")
-    s.add_argument("--cache-dir", default=".cache/features")
+    s.add_argument("--force", action="store_true",
+                   help="replace an existing model directory written by speechgru (never "
+                        "anything else)")
+    s.add_argument("--cache-dir", help="unused: export reads everything from the run directory")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("predict", help="label audio files with an exported model (no TF)")
@@ -314,14 +370,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.verbose:  # TensorFlow's C++ log lines are noise for a user
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return args.func(args)
     except SpeechGRUError as exc:
-        print(f"speechgru {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, str(exc))
+    except OSError as exc:  # disk full, permission denied, a path that is not there
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args, f"{where}{exc.strerror or exc}")
+    except MemoryError:
+        return _fail(args, "out of memory; check the sizes in the config")
     except KeyboardInterrupt:
         print(f"speechgru {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(args, message: str) -> int:
+    """One line on stderr (the traceback with --verbose), exit code 2."""
+    if args.verbose:
+        import traceback
+
+        traceback.print_exc()
+    print(f"speechgru {args.command}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

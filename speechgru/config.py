@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
 from pathlib import Path
 from typing import Any, Self
 
 from .errors import ConfigError
 
+_WORD = re.compile(r"[^\W_][\w-]{0,63}")
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
@@ -69,11 +72,38 @@ class _JSONConfig:
     @classmethod
     def load(cls, path: str | Path) -> Self:
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        return cls.from_json(text, source=str(path))
+        return cls.from_json(read_text(path), source=str(path))
+
+
+def read_text(path: str | Path, *, error=ConfigError, limit: int = 16 << 20) -> str:
+    """A small UTF-8 text file (a config, a list, labels), or ``error`` naming it."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > limit:
+            raise error(f"{path}: {path.stat().st_size} bytes is too large for a text file "
+                        f"of settings (limit {limit >> 20} MiB)")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{path}: not a UTF-8 text file (binary content?)") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_json(path: str | Path, *, error=ConfigError):
+    """A JSON file, or ``error`` naming it and what is wrong."""
+    try:
+        return json.loads(read_text(path, error=error))
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from None
+
+
+def read_labels(path: Path, error=ConfigError) -> list[str]:
+    """``labels.txt``: one label per line, non-empty, unique."""
+    labels = read_text(path, error=error).split()
+    if not labels or len(set(labels)) != len(labels):
+        raise error(f"{path}: labels must be one per line, non-empty and unique; got "
+                    f"{labels[:20]}")
+    return labels
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -89,6 +119,25 @@ def _check_type(obj, name: str, kind) -> None:
         raise ValueError(f"{name} must be {kind.__name__}, got {v!r}")
     if not isinstance(v, kind):
         raise ValueError(f"{name} must be {getattr(kind, '__name__', kind)}, got {v!r}")
+
+
+def _check_number(obj, name: str, kind, lo: float, hi: float, *, lo_open: bool = False,
+                  hi_open: bool = False) -> None:
+    """``name`` is a finite ``kind`` (an int counts as a float) in the given range; the
+    message names the field, the value and the allowed range."""
+    _check_type(obj, name, kind)
+    v = getattr(obj, name)
+    bounds = (f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}")
+    ok = math.isfinite(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open
+                                                                      else v <= hi)
+    _check(ok, f"{name} = {v!r} is out of range; allowed {bounds}")
+
+
+def _check_numbers(obj, rules: dict) -> None:
+    for name, rule in rules.items():
+        kind, lo, hi, *opens = rule
+        flags = dict(zip(("lo_open", "hi_open"), opens, strict=False))
+        _check_number(obj, name, kind, lo, hi, **flags)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,30 +177,26 @@ class FeatureConfig(_JSONConfig):
     delta_width: int = 9
 
     def __post_init__(self):
-        for name, kind in [("sample_rate", int), ("n_fft", int), ("win_length", int),
-                           ("hop_length", int), ("n_mels", int), ("n_mfcc", int),
-                           ("deltas", int), ("delta_width", int), ("clip_seconds", float),
-                           ("fmin", float), ("fmax", float), ("amin", float),
-                           ("center", bool), ("window", str), ("log", str)]:
+        for name, kind in [("center", bool), ("window", str), ("log", str)]:
             _check_type(self, name, kind)
-        _check(self.sample_rate > 0, f"sample_rate must be > 0, got {self.sample_rate}")
-        _check(self.clip_seconds > 0, f"clip_seconds must be > 0, got {self.clip_seconds}")
-        _check(self.n_fft > 0 and self.n_fft & (self.n_fft - 1) == 0,
+        _check_numbers(self, {
+            "sample_rate": (int, 1000, 192000), "clip_seconds": (float, 0, 60, True),
+            "n_fft": (int, 16, 65536), "win_length": (int, 1, 65536),
+            "hop_length": (int, 1, 65536), "n_mels": (int, 1, 512), "n_mfcc": (int, 1, 512),
+            "fmin": (float, 0, 96000), "fmax": (float, 0, 96000, True),
+            "amin": (float, 0, 1, True), "deltas": (int, 0, 2),
+            "delta_width": (int, 3, 99)})
+        _check(self.n_fft & (self.n_fft - 1) == 0,
                f"n_fft must be a power of two (TFLite RFFT needs it), got {self.n_fft}")
         _check(0 < self.win_length <= self.n_fft,
                f"win_length must be in 1..n_fft={self.n_fft}, got {self.win_length}")
-        _check(self.hop_length > 0, f"hop_length must be > 0, got {self.hop_length}")
-        _check(self.n_mels > 0, f"n_mels must be > 0, got {self.n_mels}")
         _check(0 < self.n_mfcc <= self.n_mels,
                f"n_mfcc must be in 1..n_mels={self.n_mels}, got {self.n_mfcc}")
         _check(0 <= self.fmin < self.fmax <= self.sample_rate / 2,
                f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin} "
                f"fmax={self.fmax} sample_rate={self.sample_rate}")
         _check(self.log in ("db", "ln"), f"log must be 'db' or 'ln', got {self.log!r}")
-        _check(self.amin > 0, f"amin must be > 0, got {self.amin}")
-        _check(self.deltas in (0, 1, 2), f"deltas must be 0, 1 or 2, got {self.deltas}")
-        _check(self.delta_width >= 3 and self.delta_width % 2 == 1,
-               f"delta_width must be odd and >= 3, got {self.delta_width}")
+        _check(self.delta_width % 2 == 1, f"delta_width must be odd, got {self.delta_width}")
         _check(self.clip_samples >= self.n_fft,
                f"a clip of {self.clip_samples} samples is shorter than n_fft={self.n_fft}")
 
@@ -200,19 +245,20 @@ class ModelConfig(_JSONConfig):
                and all(isinstance(u, int) and not isinstance(u, bool) and u > 0
                        for u in self.units),
                f"units must be a non-empty list of positive integers, got {self.units!r}")
-        for name, kind in [("bidirectional", bool), ("pooling", str), ("attention_units", int),
-                           ("dropout", float), ("dense_units", int), ("cell", str),
+        _check(len(self.units) <= 16 and all(u <= 4096 for u in self.units),
+               f"units must be at most 16 layers of at most 4096, got {self.units!r}")
+        for name, kind in [("bidirectional", bool), ("pooling", str), ("cell", str),
                            ("reset_after", bool), ("convention", str)]:
             _check_type(self, name, kind)
+        _check_numbers(self, {"attention_units": (int, 1, 4096),
+                              "dropout": (float, 0, 1, False, True),
+                              "dense_units": (int, 0, 4096)})
         _check(self.pooling in ("last", "mean", "attention"),
                f"pooling must be 'last', 'mean' or 'attention', got {self.pooling!r}")
         _check(self.cell in ("custom", "keras"),
                f"cell must be 'custom' or 'keras', got {self.cell!r}")
         _check(self.convention in ("textbook", "keras"),
                f"convention must be 'textbook' or 'keras', got {self.convention!r}")
-        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
-        _check(self.attention_units > 0 and self.dense_units >= 0,
-               "attention_units must be > 0 and dense_units >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,25 +291,36 @@ class TrainConfig(_JSONConfig):
     freq_mask_bands: int = 4
 
     def __post_init__(self):
-        for name, kind in [("epochs", int), ("batch_size", int), ("learning_rate", float),
-                           ("patience", int), ("seed", int), ("augment", bool),
-                           ("noise_prob", float), ("time_shift_ms", float)]:
-            _check_type(self, name, kind)
-        _check(self.epochs > 0, f"epochs must be > 0, got {self.epochs}")
-        _check(self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size}")
-        _check(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        _check_type(self, "augment", bool)
+        _check_numbers(self, {
+            "epochs": (int, 1, 100000), "batch_size": (int, 1, 65536),
+            "learning_rate": (float, 0, 1, True), "min_learning_rate": (float, 0, 1),
+            "warmup_epochs": (int, 0, 100000), "weight_decay": (float, 0, 1),
+            "label_smoothing": (float, 0, 1, False, True), "patience": (int, 1, 100000),
+            "seed": (int, 0, 2 ** 32 - 1), "validation_percent": (float, 0, 100, False, True),
+            "testing_percent": (float, 0, 100, False, True),
+            "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),
+            "noise_prob": (float, 0, 1), "time_shift_ms": (float, 0, 10000),
+            "vtlp": (float, 0, 0.5, False, True), "time_masks": (int, 0, 100),
+            "time_mask_frames": (int, 0, 10000), "freq_masks": (int, 0, 100),
+            "freq_mask_bands": (int, 0, 512)})
+        _check(self.min_learning_rate <= self.learning_rate,
+               f"min_learning_rate = {self.min_learning_rate!r} must not exceed "
+               f"learning_rate = {self.learning_rate!r}")
         _check(isinstance(self.words, tuple) and len(self.words) > 0
-               and all(isinstance(w, str) and w for w in self.words),
-               f"words must be a non-empty list of strings, got {self.words!r}")
+               and all(isinstance(w, str) and _WORD.fullmatch(w) for w in self.words),
+               f"words must be a non-empty list of words (letters, digits, '_', '-', not "
+               f"starting with '_'), got {self.words!r}")
         _check(len(set(self.words)) == len(self.words), f"words repeat: {self.words!r}")
         _check(isinstance(self.snr_db, tuple) and len(self.snr_db) == 2
-               and self.snr_db[0] <= self.snr_db[1], f"snr_db must be [low, high], "
-               f"got {self.snr_db!r}")
-        _check(0 <= self.noise_prob <= 1, f"noise_prob must be in [0, 1], got {self.noise_prob}")
-        _check(isinstance(self.vtlp, int | float) and not isinstance(self.vtlp, bool)
-               and 0 <= self.vtlp < 0.5, f"vtlp must be in [0, 0.5), got {self.vtlp!r}")
-        _check(0 <= self.validation_percent < 100 and 0 <= self.testing_percent < 100,
-               "validation_percent and testing_percent must be in [0, 100)")
+               and all(isinstance(v, int | float) and not isinstance(v, bool)
+                       and math.isfinite(v) and -30 <= v <= 100 for v in self.snr_db)
+               and self.snr_db[0] <= self.snr_db[1],
+               f"snr_db must be [low, high] in dB, finite, within [-30, 100], got "
+               f"{self.snr_db!r}")
+        _check(self.validation_percent + self.testing_percent < 100,
+               "validation_percent + testing_percent must be below 100 (no training "
+               "speakers would be left)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,13 +350,7 @@ class RunConfig:
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc})") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_json(path), source=str(path))
 
     def save(self, path: str | Path) -> None:
         from .utils import atomic_write_text

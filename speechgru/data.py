@@ -23,13 +23,13 @@ import os
 import re
 import sys
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .audio import AUDIO_EXTENSIONS, load_clip, read_audio
-from .config import COMMANDS, SILENCE, UNKNOWN, FeatureConfig
+from .config import COMMANDS, SILENCE, UNKNOWN, FeatureConfig, read_text
 from .errors import AudioError, DataError
 
 BACKGROUND = "_background_noise_"
@@ -153,7 +153,7 @@ def _read_list(root: Path, name: str) -> set[Path]:
         return set()
     out = set()
     root_abs = _lexical(root)
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    for i, line in enumerate(read_text(path, error=DataError).splitlines(), 1):
         line = line.strip()
         if not line:
             continue
@@ -161,6 +161,9 @@ def _read_list(root: Path, name: str) -> set[Path]:
         if not target.is_relative_to(root_abs):
             raise DataError(f"{path}:{i}: {line!r} points outside the dataset root {root}; "
                             "list files may only name files inside the dataset")
+        if not target.is_file():
+            raise DataError(f"{path}:{i}: {line!r} names a file that does not exist; fix "
+                            "the list or restore the file")
         out.add(target)
     return out
 
@@ -274,9 +277,12 @@ def check_dataset(root: str | Path, *, strict: bool = False, **scan_kwargs) -> d
     Without ``strict`` bad files are reported (never silently dropped); with ``strict`` any
     bad file raises :class:`DataError` listing them all.
     """
+    from .utils import file_sha256
+
     ds = scan_dataset(root, **scan_kwargs)
     good = []
     rates: Counter = Counter()
+    by_hash: dict[str, list[Clip]] = defaultdict(list)
     for c in ds.clips:
         try:
             y, sr = read_audio(c.path, offset=c.offset, duration=c.duration)
@@ -285,9 +291,17 @@ def check_dataset(root: str | Path, *, strict: bool = False, **scan_kwargs) -> d
             continue
         rates[sr] += 1
         good.append(c)
+        if c.duration is None:
+            by_hash[file_sha256(c.path)].append(c)
     ds.clips = good
     report = ds.summary()
     report["sample_rates"] = {str(k): v for k, v in sorted(rates.items())}
+    report["duplicates"] = [
+        {"files": [str(c.path) for c in group],
+         "labels": sorted({c.label for c in group}), "splits": sorted({c.split for c in group})}
+        for group in by_hash.values()
+        if len(group) > 1 and (len({c.label for c in group}) > 1
+                               or len({c.split for c in group}) > 1)]
     if strict and ds.bad:
         lines = "\n".join(f"  {f}: {r}" for f, r in ds.bad)
         raise DataError(f"{root}: {len(ds.bad)} bad file(s) (--strict):\n{lines}")
@@ -307,6 +321,7 @@ class FeatureCache:
     def __init__(self, directory: str | Path, config: FeatureConfig):
         self.config = config
         self.directory = Path(directory) / config.fingerprint()
+        self.healed = 0
 
     def key(self, clip: Clip) -> str:
         st = clip.path.stat()
@@ -325,18 +340,29 @@ class FeatureCache:
             return None
         try:
             x = np.load(p, allow_pickle=False)
-        except (OSError, ValueError):
-            return None  # a damaged entry is recomputed
+        except (OSError, ValueError, EOFError):
+            x = None  # empty, truncated or not an array
         expected = (self.config.num_frames, self.config.num_features)
-        return x if x.shape == expected else None
+        if (x is None or x.shape != expected or x.dtype.kind != "f"
+                or not np.all(np.isfinite(x))):
+            self.healed += 1  # a damaged entry is recomputed (and rewritten)
+            return None
+        return x
 
     def put(self, clip: Clip, x: np.ndarray) -> None:
         p = self._path(self.key(clip))
-        p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, x, allow_pickle=False)
-        os.replace(tmp, p)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                np.save(f, x, allow_pickle=False)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, p)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise DataError(f"{p}: cannot write the feature cache ({exc.strerror}); free "
+                            "space or pass another --cache-dir") from None
         # write the settings once, so a cache folder says what it holds
         meta = self.directory / "features.json"
         if not meta.exists():
@@ -369,6 +395,7 @@ class Features:
     bad: list[tuple[str, str]]
     cached: int = 0
     computed: int = 0
+    healed: int = 0  # damaged cache entries recomputed
 
     def labels(self, label_names: list[str]) -> np.ndarray:
         index = {k: i for i, k in enumerate(label_names)}
@@ -404,8 +431,13 @@ def extract_features(clips: list[Clip], config: FeatureConfig, *,
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            ctx = mp.get_context("forkserver" if sys.platform != "win32" else "spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            from .utils import die_with_parent
+
+            # spawned workers are our children, so each asks to die with us: a killed
+            # command leaves no pool behind
+            ctx = mp.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=die_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 outs = pool.map(_extract_one, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
                 for i, (x, err) in zip(todo, outs, strict=True):
                     _store(i, x, err, clips, results, errors, cache)
@@ -424,7 +456,7 @@ def extract_features(clips: list[Clip], config: FeatureConfig, *,
     shape = (0, config.num_frames, config.num_features)
     x = np.stack([results[i] for i in keep]) if keep else np.zeros(shape, np.float32)
     return Features(x=x, clips=[clips[i] for i in keep], bad=bad, cached=cached,
-                    computed=len(todo) - len(bad))
+                    computed=len(todo) - len(bad), healed=cache.healed if cache else 0)
 
 
 def _store(i, x, err, clips, results, errors, cache):
@@ -441,24 +473,3 @@ def _progress(total: int, enabled: bool, desc: str):
 
     return tqdm(total=total, desc=desc, unit="clip", disable=not enabled or total == 0,
                 file=sys.stderr, leave=False)
-
-
-def to_tf_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int = 64,
-                  shuffle: bool = False, seed: int = 0, augment=None):
-    """A ``tf.data.Dataset`` of ``(features, label)`` batches from in-memory features.
-
-    ``augment``, if given, maps a batch ``(x, y)`` to an augmented ``(x, y)`` with TF ops.
-    """
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y.astype(np.int32)))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if augment is not None:
-        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def clips_to_json(clips: list[Clip]) -> list[dict]:
-    return [{**asdict(c), "path": str(c.path)} for c in clips]

@@ -37,7 +37,7 @@ import numpy as np
 
 from .errors import ConfigError, ExportError
 from .runtime import dequantize, quantize
-from .utils import atomic_write_text
+from .utils import TEMP_SUFFIX, atomic_write_text, die_with_parent, owned_tempdir, publish_tree
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 STREAM_VARIANTS = ("float32", "int8")
@@ -46,7 +46,9 @@ STREAM_VARIANTS = ("float32", "int8")
 WAVE_VARIANTS = ("float32",)
 
 
-def _convert_worker(saved_model: str, out: str, mode: str, calib: str | None, conn) -> None:
+def _convert_worker(saved_model: str, out: str, mode: str, calib: str | None, conn,
+                    parent: int) -> None:
+    die_with_parent(parent)
     try:
         import tensorflow as tf
 
@@ -83,7 +85,7 @@ def convert(saved_model: Path, out: Path, mode: str, calib: Path | None = None,
     parent, child = ctx.Pipe(duplex=False)
     p = ctx.Process(target=_convert_worker,
                     args=(str(saved_model), str(out), mode, str(calib) if calib else None,
-                          child))
+                          child, os.getpid()))
     p.start()
     p.join(timeout)
     if p.is_alive():
@@ -218,47 +220,74 @@ def _export_stream(step, config, work: Path, out: Path, x_val: np.ndarray,
         report["models"][name] = r
 
 
+def _check_out_dir(out_dir: Path, run_dir: Path, force: bool) -> None:
+    """``out_dir`` may be written: new, or (with ``force``) a model directory this package
+    wrote that is not the run, an ancestor of it, the working or the home directory."""
+    from .manifest import is_model_dir
+
+    out, run = out_dir.resolve(), run_dir.resolve()
+    protected = {"the run directory": run, "the working directory": Path.cwd().resolve(),
+                 "the home directory": Path.home().resolve()}
+    for what, p in protected.items():
+        if p == out or p.is_relative_to(out):
+            raise ExportError(f"{out_dir}: is {what} or holds it; choose another --out "
+                              "(export never replaces it)")
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not force:
+        raise ExportError(f"{out_dir} exists; pass --force to replace it")
+    if out_dir.is_symlink() or not out_dir.is_dir() or not is_model_dir(out_dir):
+        raise ExportError(f"{out_dir}: exists and is not a model directory written by "
+                          "speechgru (no manifest.json); --force replaces only those: move "
+                          "it away yourself or choose another --out")
+
+
+def _swap_in(new: Path, out_dir: Path) -> None:
+    """Rename ``new`` to ``out_dir``; an old model directory there is moved aside first and
+    removed only once the new one is in place."""
+    if not out_dir.exists():
+        os.replace(new, out_dir)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", suffix=TEMP_SUFFIX,
+                                dir=out_dir.parent))
+    os.replace(out_dir, old / out_dir.name)
+    try:
+        os.replace(new, out_dir)
+    except BaseException:
+        os.replace(old / out_dir.name, out_dir)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force: bool = False,
-               cache_dir: str | Path | None = ".cache/features", max_clips: int = 200,
-               progress: bool = True) -> dict:
-    """Export the best model of ``run_dir``; returns the report (also written as JSON)."""
+               max_clips: int = 200, progress: bool = True) -> dict:
+    """Export the best model of ``run_dir`` (which is all it needs: the parity and
+    calibration clips were kept at training); returns the report (also written as JSON).
+    Nothing exists at ``out_dir`` until the whole directory is ready; ``force`` replaces
+    only a model directory this package wrote."""
     import tensorflow as tf
 
-    from .audio import load_clip
-    from .data import extract_features, scan_dataset
     from .frontend import MFCCFrontend
+    from .manifest import write_manifest
     from .model import build_model, build_step_model, copy_weights, normalization_stats
-    from .train import load_run
+    from .run_dir import RunDir
 
-    run_dir = Path(run_dir)
-    config, labels, model = load_run(run_dir)
-    out_dir = Path(out_dir) if out_dir else Path("models") / run_dir.resolve().name
-    if out_dir.exists() and not force:
-        raise ExportError(f"{out_dir} exists; pass --force to replace it")
+    run = RunDir(run_dir)
+    config, labels, model = run.load()
+    calib = run.calibration()
+    out_dir = Path(out_dir) if out_dir else Path("models") / run.path.resolve().name
+    _check_out_dir(out_dir, run.path, force)
     F = config.features
     T, D = F.num_frames, F.num_features
-    # real clips from the run's own data: validation for parity, training for calibration
-    sources = json.loads((run_dir / "data.json").read_text())["sources"]
-    rng = np.random.default_rng(0)
-    val, trn = [], []
-    for s in sources:
-        ds = scan_dataset(s, words=config.train.words,
-                          validation_percent=config.train.validation_percent,
-                          testing_percent=config.train.testing_percent)
-        val += ds.select("validation")
-        trn += ds.select("train")
-    val = [val[i] for i in sorted(rng.permutation(len(val))[:max_clips])]
-    trn = [trn[i] for i in sorted(rng.permutation(len(trn))[:max_clips])]
-    fv = extract_features(val, F, cache_dir=cache_dir, progress=progress)
-    ft = extract_features(trn, F, cache_dir=cache_dir, progress=progress)
-    y_val = fv.labels(labels)
-    pcm = np.stack([load_clip(c.path, sample_rate=F.sample_rate, num_samples=F.clip_samples,
-                              offset=c.offset, duration=c.duration) for c in fv.clips])
-    ref = model.predict(fv.x, batch_size=256, verbose=0)
+    x_val, y_val, pcm, x_train = (calib["val_x"][:max_clips], calib["val_y"][:max_clips],
+                                  calib["val_pcm"][:max_clips], calib["train_x"][:max_clips])
+    if x_val.shape[1:] != (T, D) or pcm.shape[1:] != (F.clip_samples,):
+        raise ExportError(f"{run.path / 'calibration.npz'}: shapes {x_val.shape}, {pcm.shape} "
+                          f"do not match config.json; the run directory is inconsistent")
+    ref = model.predict(x_val, batch_size=256, verbose=0)
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent
-                                if out_dir.parent.exists() else None))
-    try:
+    with owned_tempdir(out_dir.parent, out_dir.name) as tmp:
         work = tmp / "work"
         work.mkdir()
         mean, var = normalization_stats(model)
@@ -267,7 +296,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
         copy_weights(model, fixed)
         fixed.export(str(tmp / "saved_model"), input_signature=[
             tf.TensorSpec([1, T, D], tf.float32, name="mfcc")], verbose=False)
-        np.save(work / "calib.npy", ft.x.astype(np.float32))
+        np.save(work / "calib.npy", x_train.astype(np.float32))
         files = {}
         for mode in VARIANTS:
             src = tmp / "saved_model"
@@ -279,8 +308,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
                 src = work / "unrolled"
                 unrolled.export(str(src), input_signature=[
                     tf.TensorSpec([1, T, D], tf.float32, name="mfcc")], verbose=False)
-            files[f"{mode}.tflite"] = (src, mode, fv.x)
-        report = {"run": str(run_dir), "clips": len(y_val), "labels": labels, "models": {}}
+            files[f"{mode}.tflite"] = (src, mode, x_val)
+        report = {"run": str(run.path.resolve()), "clips": len(y_val), "labels": labels,
+                  "models": {}}
         try:  # the in-graph front end exists for center=False without deltas
             MFCCFrontend(F)
         except ConfigError as exc:
@@ -294,25 +324,24 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
                 src, tmp / name, mode, work / "calib.npy",
                 lambda path, x=x: run_tflite(path, x), ref, y_val)
         if "stream" not in report:
-            report["models"]["frontend.tflite"] = _export_frontend(F, work, tmp, pcm, fv.x)
+            report["models"]["frontend.tflite"] = _export_frontend(F, work, tmp, pcm, x_val)
             try:
                 step = build_step_model(model)
             except ValueError as exc:
                 report["stream"] = f"no streaming models: {exc}"
             else:
-                _export_stream(step, config, work, tmp, fv.x, ft.x, ref, y_val, report)
+                _export_stream(step, config, work, tmp, x_val, x_train, ref, y_val, report)
         report["keras_accuracy"] = float((ref.argmax(1) == y_val).mean())
+        report["failed"] = sorted(k for k, v in report["models"].items() if "error" in v)
         shutil.rmtree(work)
+        for name in report["failed"]:  # a failed conversion may leave a partial file
+            (tmp / name).unlink(missing_ok=True)
         atomic_write_text(tmp / "labels.txt", "\n".join(labels) + "\n")
         F.save(tmp / "features.json")
         atomic_write_text(tmp / "export_report.json", json.dumps(report, indent=1))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_manifest(tmp, labels=labels, features=F.to_dict())
+        publish_tree(tmp)
+        _swap_in(tmp, out_dir)
     report["out_dir"] = str(out_dir)
     return report
 

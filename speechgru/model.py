@@ -10,6 +10,8 @@ config gives equal outputs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 from keras import ops
@@ -131,10 +133,45 @@ def copy_weights(src: keras.Model, dst: keras.Model) -> None:
             d.set_weights(s.get_weights())
 
 
+def check_keras_file(path) -> Path:
+    """``path`` is a whole ``.keras`` archive, or a ConfigError naming it."""
+    import zipfile
+
+    from .errors import ConfigError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"{path}: not a .keras archive (truncated or damaged); use the "
+                          "other checkpoint of the run or train again")
+    return path
+
+
 def load_model(path) -> keras.Model:
     """Load a ``.keras`` model of ours in safe mode (no arbitrary code: no lambdas, no
-    pickles); our layers are registered by importing this module."""
-    return keras.models.load_model(path, safe_mode=True)
+    pickles); our layers are registered by importing this module. A file that is not a
+    whole ``.keras`` archive, or that holds code safe mode refuses, is a
+    :class:`~speechgru.errors.ConfigError` naming it."""
+    import zipfile
+
+    from .errors import ConfigError
+
+    path = check_keras_file(path)
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except ValueError as exc:
+        text = str(exc)
+        if "safe_mode" in text or "lambda" in text.lower():
+            raise ConfigError(f"{path}: holds code (a Lambda layer or a custom function) that "
+                              "safe mode refuses to run; speechgru loads only its own "
+                              "layers") from None
+        raise ConfigError(f"{path}: cannot be loaded as a speechgru model "
+                          f"({text.splitlines()[0][:300] if text else type(exc).__name__})"
+                          ) from None
+    except (OSError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+        raise ConfigError(f"{path}: damaged .keras file ({type(exc).__name__}: "
+                          f"{str(exc)[:300]})") from None
 
 
 def normalization_stats(model: keras.Model) -> tuple[np.ndarray, np.ndarray]:

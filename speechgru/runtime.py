@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import fit_to_length, read_audio
-from .config import FeatureConfig
+from .audio import load_clip, read_audio, resample
+from .config import FeatureConfig, read_labels
 from .errors import AudioError, ConfigError, ExportError
+from .manifest import Manifest
 
 
 def quantize(v: np.ndarray, detail: dict) -> np.ndarray:
@@ -33,37 +34,25 @@ def dequantize(v: np.ndarray, detail: dict) -> np.ndarray:
     return (v.astype(np.float32) - zero) * scale
 
 
-def _resample_linear(y: np.ndarray, sr: int, target: int) -> np.ndarray:
-    """Linear interpolation, after a moving-average low-pass when downsampling. (Training
-    uses soxr through librosa; the runtime stays small. Prefer audio at the model's rate.)"""
-    if sr == target:
-        return y
-    if target < sr:
-        k = int(np.ceil(sr / target))
-        y = np.convolve(y, np.ones(k) / k, mode="same")
-    n = int(round(len(y) * target / sr))
-    t = np.arange(n) * (sr / target)
-    return np.interp(t, np.arange(len(y)), y).astype(np.float32)
-
-
 def read_clip(path: str | Path, sample_rate: int, num_samples: int) -> np.ndarray:
-    """Read, validate and mix to mono (``speechgru.audio``, which loads librosa only to
-    resample), resample without librosa, and fit to ``num_samples`` as in training."""
-    y, sr = read_audio(path)
-    return fit_to_length(_resample_linear(y, sr, sample_rate), num_samples)
+    """Read, validate, mix to mono, resample and fit to ``num_samples``: exactly as in
+    training (``speechgru.audio.load_clip``; soxr, no librosa)."""
+    return load_clip(path, sample_rate=sample_rate, num_samples=num_samples)
 
 
-def _read_model_dir(model_dir: Path) -> tuple[FeatureConfig, list[str]]:
-    """``features.json`` (validated as a :class:`FeatureConfig`) and ``labels.txt`` of an
-    exported model directory."""
-    for name in ("features.json", "labels.txt"):
-        if not (model_dir / name).is_file():
-            raise ExportError(f"{model_dir}: not an exported model directory (no {name})")
+def _read_model_dir(model_dir: Path) -> tuple[Manifest, FeatureConfig, list[str]]:
+    """The verified manifest, ``features.json`` (validated as a :class:`FeatureConfig`) and
+    ``labels.txt`` of an exported model directory; each file must match the manifest."""
+    manifest = Manifest(model_dir)
     try:
-        features = FeatureConfig.load(model_dir / "features.json")
+        features = FeatureConfig.load(manifest.verify("features.json"))
     except ConfigError as exc:
         raise ExportError(str(exc)) from None
-    return features, (model_dir / "labels.txt").read_text().split()
+    labels = read_labels(manifest.verify("labels.txt"), error=ExportError)
+    if labels != manifest.data.get("labels"):
+        raise ExportError(f"{model_dir / 'labels.txt'}: differs from the labels in "
+                          "manifest.json; export the model again")
+    return manifest, features, labels
 
 
 def _open(path: Path, num_threads: int, missing: str):
@@ -146,15 +135,18 @@ class Recognizer:
     def __init__(self, model_dir: str | Path, variant: str = "float32", num_threads: int = 1):
 
         self.dir = Path(model_dir)
-        self.features, self.labels = _read_model_dir(self.dir)
+        self.manifest, self.features, self.labels = _read_model_dir(self.dir)
         self.sample_rate = self.features.sample_rate
         self.num_samples = self.features.clip_samples
-        self.wave = (self.dir / f"wave_{variant}.tflite").is_file()
+        self.wave = self.manifest.has(f"wave_{variant}.tflite")
         self._frontend = None
-        path = self.dir / (f"wave_{variant}.tflite" if self.wave else f"{variant}.tflite")
-        have = sorted(p.name for p in self.dir.glob("*.tflite"))
-        self.interpreter = _open(path, num_threads,
-                                 f"no such model variant; this directory has {have}")
+        name = f"wave_{variant}.tflite" if self.wave else f"{variant}.tflite"
+        have = sorted(n for n in self.manifest.files if n.endswith(".tflite"))
+        if not self.manifest.has(name):
+            raise ExportError(f"{self.dir / name}: no such model variant; this directory has "
+                              f"{have}")
+        path = self.manifest.verify(name)
+        self.interpreter = _open(path, num_threads, "missing")
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         shape = tuple(self.input["shape"])
@@ -166,6 +158,12 @@ class Recognizer:
         if int(self.output["shape"][-1]) != len(self.labels):
             raise ExportError(f"{path}: {self.output['shape'][-1]} outputs but labels.txt "
                               f"has {len(self.labels)} labels")
+
+    def _verified(self, name: str) -> Path:
+        if not self.manifest.has(name):
+            raise ExportError(f"{self.dir / name}: missing (export the model again with this "
+                              "version)")
+        return self.manifest.verify(name)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """One input (PCM samples for wave models, MFCC frames otherwise) → probabilities."""
@@ -187,7 +185,7 @@ class Recognizer:
                     raise ExportError(f"{self.dir}: features with deltas or center=True have no "
                                       "TFLite front end; compute the MFCC frames yourself and "
                                       "call probabilities()")
-                self._frontend = FrameFrontend(self.dir / "frontend.tflite", f)
+                self._frontend = FrameFrontend(self._verified("frontend.tflite"), f)
             p = self.probabilities(self._frontend.clip(pcm))
         order = np.argsort(p)[::-1][:top_k]
         return {"file": str(path), "label": self.labels[order[0]],
@@ -218,7 +216,7 @@ class Listener:
                  threshold: float = 0.6, smoothing: int = 2, suppression_ms: float = 1000.0,
                  phases: int = 4, num_threads: int = 1):
         self.dir = Path(model_dir)
-        self.features, self.labels = _read_model_dir(self.dir)
+        self.manifest, self.features, self.labels = _read_model_dir(self.dir)
         f = self.features
         self.sample_rate, self.hop, self.n_fft = f.sample_rate, f.hop_length, f.n_fft
         self.window = f.num_frames
@@ -229,8 +227,14 @@ class Listener:
                               f" got {threshold}, {smoothing}, {suppression_ms}")
         self.threshold, self.smoothing, self.phases = threshold, smoothing, phases
         self.suppression = suppression_ms / 1000.0
-        self.frontend = FrameFrontend(self.dir / "frontend.tflite", f, num_threads)
-        self.step = StreamStep(self.dir / f"stream_{variant}.tflite", f.n_mfcc,
+        for name in ("frontend.tflite", f"stream_{variant}.tflite"):
+            if not self.manifest.has(name):
+                have = sorted(n for n in self.manifest.files if n.endswith(".tflite"))
+                raise ExportError(f"{self.dir / name}: missing; this directory has {have}"
+                                  + (" (features with deltas or center=True have no "
+                                     "streaming model)" if f.deltas or f.center else ""))
+        self.frontend = FrameFrontend(self.manifest.verify("frontend.tflite"), f, num_threads)
+        self.step = StreamStep(self.manifest.verify(f"stream_{variant}.tflite"), f.n_mfcc,
                                len(self.labels), num_threads)
         self.reset()
 
@@ -319,4 +323,4 @@ class Listener:
         """Every detection in an audio file of any length."""
         y, sr = read_audio(path)
         self.reset()
-        return self.feed(_resample_linear(y, sr, self.sample_rate)) + self.flush()
+        return self.feed(resample(y, sr, self.sample_rate)) + self.flush()

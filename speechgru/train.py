@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import SILENCE, UNKNOWN, FeatureConfig, RunConfig
-from .data import Clip, Dataset, extract_features, scan_dataset
+from .config import SILENCE, UNKNOWN, FeatureConfig, ModelConfig, RunConfig, TrainConfig
+from .data import SPLITS, Clip, Dataset, extract_features, scan_dataset
 from .errors import ConfigError, DataError
+from .run_dir import RunDir
 from .utils import atomic_write_text
 
 
@@ -63,33 +64,42 @@ def _generated_noise(features: FeatureConfig, count: int, seed: int) -> np.ndarr
     return np.stack(out)
 
 
-def prepare(data_dirs: list[str | Path], config: RunConfig, *, cache_dir: str | Path | None,
-            progress: bool = True) -> Prepared:
-    """Scan every source, extract (cached) features, and split train / validation."""
+def plan_splits(data_dirs: list[str | Path], config: RunConfig
+                ) -> tuple[dict[str, list[Clip]], list[tuple[str, str]]]:
+    """Scan every source and split it (by speaker): the run's ``splits.json`` is this,
+    decided once. Returns ``({split: clips}, bad files)``."""
     if not data_dirs:
         raise DataError("no --data given: name at least one dataset folder")
     tc, fc = config.train, config.features
-    labels = [SILENCE, UNKNOWN, *tc.words]
-    train_clips: list[Clip] = []
-    val_clips: list[Clip] = []
+    splits: dict[str, list[Clip]] = {s: [] for s in SPLITS}
     bad: list[tuple[str, str]] = []
     for d in data_dirs:
         ds: Dataset = scan_dataset(d, words=tc.words, validation_percent=tc.validation_percent,
                                    testing_percent=tc.testing_percent,
                                    clip_seconds=fc.clip_seconds)
         bad.extend(ds.bad)
-        train_clips += ds.select("train")
-        val_clips += ds.select("validation")
-    if not train_clips:
+        for s in SPLITS:
+            splits[s] += ds.select(s)
+    if not splits["train"]:
         raise DataError(f"no training clips in {', '.join(map(str, data_dirs))}")
-    present = {c.label for c in train_clips}
+    present = {c.label for c in splits["train"]}
     missing = [w for w in tc.words if w not in present]
     if missing:
         raise DataError(f"no training clips for the word(s) {missing} in "
                         f"{', '.join(map(str, data_dirs))}; check --words or the dataset")
-    tr = extract_features(train_clips, fc, cache_dir=cache_dir, progress=progress)
-    va = extract_features(val_clips, fc, cache_dir=cache_dir, progress=progress)
-    bad += tr.bad + va.bad
+    return splits, bad
+
+
+def prepare(splits: dict[str, list[Clip]], config: RunConfig, *,
+            cache_dir: str | Path | None, progress: bool = True) -> Prepared:
+    """Extract (cached) features of the train and validation clips of a run."""
+    tc, fc = config.train, config.features
+    labels = [SILENCE, UNKNOWN, *tc.words]
+    tr = extract_features(splits["train"], fc, cache_dir=cache_dir, progress=progress)
+    va = extract_features(splits["validation"], fc, cache_dir=cache_dir, progress=progress)
+    bad = tr.bad + va.bad
+    if len(tr.clips) == 0:
+        raise DataError("no training clip could be read; run `speechgru check-data`")
     if len(va.clips) == 0:
         raise DataError("the validation split is empty: give more speakers or raise "
                         "validation_percent")
@@ -101,6 +111,24 @@ def prepare(data_dirs: list[str | Path], config: RunConfig, *, cache_dir: str | 
         y_train = np.concatenate([y_train, np.full(len(noise), 0, np.int32)])
     return Prepared(labels, x_train, y_train, va.x, va.labels(labels), noise, tr.clips,
                     va.clips, bad)
+
+
+def _save_calibration(run: RunDir, prep: Prepared, config: RunConfig, count: int = 200) -> None:
+    """A few validation clips (PCM and features) and training features: export's parity
+    check and int8 calibration, so export needs only the run directory."""
+    from .audio import load_clip
+
+    F = config.features
+    rng = np.random.default_rng(0)
+    vi = np.sort(rng.permutation(len(prep.val_clips))[:count])
+    ti = np.sort(rng.permutation(len(prep.train_clips))[:count])
+    pcm = np.stack([load_clip(prep.val_clips[i].path, sample_rate=F.sample_rate,
+                              num_samples=F.clip_samples, offset=prep.val_clips[i].offset,
+                              duration=prep.val_clips[i].duration) for i in vi])
+    run.save_calibration(val_pcm=pcm.astype(np.float32),
+                         val_x=prep.x_val[vi].astype(np.float32),
+                         val_y=prep.y_val[vi].astype(np.int32),
+                         train_x=prep.x_train[ti].astype(np.float32))
 
 
 def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: int) -> np.ndarray:
@@ -270,56 +298,78 @@ def _compile(model, config: RunConfig, steps_per_epoch: int):
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
 
 
-def train(data_dirs: list[str | Path], run_dir: str | Path, config: RunConfig | None = None,
-          *, resume: bool = False, cache_dir: str | Path | None = ".cache/features",
+def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
+          config: RunConfig | None = None, *, resume: bool = False,
+          resume_epochs: int | None = None, cache_dir: str | Path | None = ".cache/features",
           verbose: int | str = "auto", strategy: str = "default") -> dict:
     """Train a model and fill ``run_dir``; returns the validation metrics of the best model.
 
-    ``resume=True`` continues a run from its last finished epoch (its ``config.json`` wins
-    over ``config``). Without ``resume``, a run directory that already holds a run is an
-    error: nothing already done is overwritten.
+    The split is decided here, once, and saved in the run (``splits.json``).
+    ``resume=True`` continues a run from its last finished epoch with its own config and
+    splits (``data_dirs`` are not needed); ``resume_epochs`` must then equal the run's
+    epochs (its learning-rate schedule is fixed by them). Without ``resume``, a run
+    directory that already holds a run is an error: nothing already done is overwritten.
     """
     import keras
     import tensorflow as tf
 
     from .distribute import fit_multiworker, get_strategy
-    from .model import build_model, load_model
+    from .model import build_model, check_keras_file
 
-    run_dir = Path(run_dir)
-    state_path = run_dir / "state.json"
+    run = RunDir(run_dir)
+    run_dir = run.path
+    bad: list[tuple[str, str]] = []
     if resume:
-        if not (run_dir / "config.json").exists():
+        if not run.exists():
             raise ConfigError(f"{run_dir}: nothing to resume (no config.json); "
                               "start the run without --resume")
-        config = RunConfig.load(run_dir / "config.json")
+        config = run.config()
+        if resume_epochs is not None and resume_epochs != config.train.epochs:
+            raise ConfigError(
+                f"--epochs {resume_epochs}: the run in {run_dir} was planned for "
+                f"{config.train.epochs} epochs and its cosine learning-rate schedule ends "
+                "there, so a resumed run cannot change it; start a new run with --epochs "
+                f"{resume_epochs} (or resume without --epochs)")
+        if (run_dir / "state.json").exists():  # read what resume needs before the work
+            run.state()
+            check_keras_file(run / "last.keras")
+        splits = {s: run.split(s) for s in ("train", "validation")}
     else:
-        if (run_dir / "config.json").exists():
+        if run.exists():
             raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it "
                               "or choose another --out")
-        config = config or RunConfig(FeatureConfig(), *_defaults())
+        config = config or RunConfig(FeatureConfig(), ModelConfig(), TrainConfig())
+        splits, bad = plan_splits(data_dirs or [], config)
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()
-    prep = prepare(data_dirs, config, cache_dir=cache_dir, progress=verbose != 0)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        config.save(run_dir / "config.json")
-        atomic_write_text(run_dir / "labels.txt", "\n".join(prep.labels) + "\n")
-        atomic_write_text(run_dir / "data.json", json.dumps(
-            {"sources": [str(d) for d in data_dirs], "train_clips": len(prep.train_clips),
-             "validation_clips": len(prep.val_clips),
-             "bad_files": [{"file": f, "reason": r} for f, r in prep.bad]}, indent=1))
-    elif (run_dir / "labels.txt").read_text().split() != prep.labels:
-        raise ConfigError(f"{run_dir}/labels.txt does not match the labels of the data")
+    prep = prepare(splits, config, cache_dir=cache_dir, progress=verbose != 0)
     tc = config.train
     n_epoch = len(epoch_indices(prep.y_train, prep.labels, config, 0))
+    if tc.batch_size > n_epoch:
+        raise ConfigError(f"batch_size = {tc.batch_size} is larger than the {n_epoch} training "
+                          "examples of an epoch; lower batch_size or add data")
     steps = int(np.ceil(n_epoch / tc.batch_size))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        run.save_splits(splits)
+        _save_calibration(run, prep, config)
+        atomic_write_text(run_dir / "labels.txt", "\n".join(prep.labels) + "\n")
+        atomic_write_text(run_dir / "data.json", json.dumps(
+            {"sources": [str(Path(d).absolute()) for d in data_dirs],
+             "train_clips": len(prep.train_clips), "validation_clips": len(prep.val_clips),
+             "bad_files": [{"file": f, "reason": r} for f, r in bad + prep.bad]}, indent=1))
+        config.save(run.config_path)  # last: a run exists once its config does
+    elif run.labels() != prep.labels:
+        raise ConfigError(f"{run_dir}/labels.txt does not match the labels of the data")
     state = {"seed": tc.seed, "epoch": 0, "best": -1.0, "best_epoch": 0, "wait": 0, "history": [],
              "stopped_early": False}
+    resumed = resume and (run_dir / "state.json").exists()
+    if resumed:
+        state = run.state()
     dist = get_strategy(strategy)
     with dist.scope():
-        if resume and state_path.exists():
-            state = json.loads(state_path.read_text())
-            model = load_model(run_dir / "last.keras")
+        if resumed:
+            model = run.load_model("last")
         else:
             F = config.features
             model = build_model(config.model, num_frames=F.num_frames,
@@ -343,69 +393,88 @@ def train(data_dirs: list[str | Path], run_dir: str | Path, config: RunConfig | 
             model.fit(_train_dataset(prep, config, start, steps), epochs=tc.epochs,
                       initial_epoch=start, steps_per_epoch=steps,
                       callbacks=[run_state, tensorboard], verbose=verbose, shuffle=False)
-    return finish(run_dir, prep)
+        _check_finite(model, run_dir)
+    return finish(run, prep)
 
 
-def finish(run_dir: Path, prep: Prepared) -> dict:
+def _check_finite(model, run_dir: Path) -> None:
+    """A model whose weights went NaN/Inf is an error, not a finished run."""
+    for w in model.weights:
+        if not np.all(np.isfinite(np.asarray(w))):
+            raise ConfigError(f"{run_dir}: training diverged ({w.path} is not finite); lower "
+                              "learning_rate or weight_decay in the config")
+
+
+def finish(run: RunDir, prep: Prepared) -> dict:
     """Validation metrics, curves and confusion of the best model."""
     from .evaluate import metrics
-    from .model import load_model
     from .plots import plot_confusion, plot_curves
 
-    best = load_model(run_dir / "best.keras")
+    run.require("best.keras")
+    best = run.load_model("best")
     probs = best.predict(prep.x_val, batch_size=256, verbose=0)
     m = metrics(probs, prep.y_val, prep.labels)
-    state = json.loads((run_dir / "state.json").read_text())
+    state = run.state()
     m["best_epoch"] = state["best_epoch"]
     m["epochs_run"] = state["epoch"]
-    atomic_write_text(run_dir / "metrics.json", json.dumps(m, indent=1))
-    plot_curves(state["history"], run_dir / "curves.png")
-    plot_confusion(np.array(m["confusion"]), prep.labels, run_dir / "confusion.png",
+    atomic_write_text(run / "metrics.json", json.dumps(m, indent=1))
+    plot_curves(state["history"], run / "curves.png")
+    plot_confusion(np.array(m["confusion"]), prep.labels, run / "confusion.png",
                    title=f"validation, accuracy {m['accuracy']:.3f}")
     return m
 
 
-def _defaults():
-    from .config import ModelConfig, TrainConfig
-
-    return ModelConfig(), TrainConfig()
-
-
 def load_run(run_dir: str | Path):
     """``(RunConfig, labels, best model)`` of a finished run (safe-mode load)."""
-    from .model import load_model
-
-    run_dir = Path(run_dir)
-    for name in ("config.json", "labels.txt", "best.keras"):
-        if not (run_dir / name).exists():
-            raise ConfigError(f"{run_dir}: not a finished run directory (no {name})")
-    config = RunConfig.load(run_dir / "config.json")
-    labels = (run_dir / "labels.txt").read_text().split()
-    model = load_model(run_dir / "best.keras")
-    return config, labels, model
+    return RunDir(run_dir).load()
 
 
-def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, split: str | None = None,
-                 cache_dir: str | Path | None = ".cache/features",
+def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, *,
+                 split: str | None = None, cache_dir: str | Path | None = ".cache/features",
                  progress: bool = True) -> dict:
-    """Evaluate a run's best model on every clip of ``data_dir`` (or one split of it)."""
+    """Evaluate a run's best model.
+
+    With ``split``: the clips of that split as saved in the run's ``splits.json`` (and,
+    with ``data_dir``, only those inside it); a split is never recomputed. Without:
+    every clip of ``data_dir``.
+    """
     from .evaluate import metrics
     from .plots import plot_confusion
 
-    run_dir = Path(run_dir)
-    config, labels, model = load_run(run_dir)
-    ds = scan_dataset(data_dir, words=config.train.words)
-    clips = ds.clips if split is None else ds.select(split)
+    run = RunDir(run_dir)
+    config, labels, model = run.load()
+    if split is not None:
+        clips = run.split(split)
+        if not clips:
+            raise DataError(f"{run_dir}: the run's {split} split is empty (its "
+                            "validation_percent / testing_percent gave it no speakers)")
+        if data_dir is not None:
+            root = Path(data_dir).absolute()
+            clips = [c for c in clips if c.path.absolute().is_relative_to(root)]
+            if not clips:
+                raise DataError(f"{data_dir}: none of the run's {split} clips are in it (not "
+                                "one of the run's data sources?); drop --split to evaluate "
+                                "every clip of it")
+    elif data_dir is not None:
+        ds = scan_dataset(data_dir, words=config.train.words,
+                          clip_seconds=config.features.clip_seconds)
+        clips = ds.clips
+    else:
+        raise ConfigError("evaluate needs --data DIR, --split SPLIT, or both")
     clips = [c for c in clips if c.label in labels]
     if not clips:
         raise DataError(f"{data_dir}: no clips with the run's labels {labels}")
     feats = extract_features(clips, config.features, cache_dir=cache_dir, progress=progress)
+    if len(feats.clips) == 0:
+        raise DataError(f"{data_dir or run_dir}: no clip could be read ({feats.bad[0][1]})")
     probs = model.predict(feats.x, batch_size=256, verbose=0)
     m = metrics(probs, feats.labels(labels), labels)
-    m["data"] = str(data_dir)
+    m["data"] = str(data_dir) if data_dir is not None else f"{run_dir} ({split} split)"
+    m["split"] = split
     m["bad_files"] = [{"file": f, "reason": r} for f, r in feats.bad]
-    name = Path(data_dir).resolve().name + (f"-{split}" if split else "")
-    out = run_dir / "eval"
+    name = (Path(data_dir).resolve().name if data_dir is not None else "run") + (
+        f"-{split}" if split else "")
+    out = run / "eval"
     out.mkdir(exist_ok=True)
     atomic_write_text(out / f"{name}.json", json.dumps(m, indent=1))
     plot_confusion(np.array(m["confusion"]), labels, out / f"{name}-confusion.png",

@@ -1,10 +1,21 @@
-"""Small helpers shared by several stages: atomic writes, seeding."""
+"""Small helpers shared by several stages: atomic writes, owned temporary folders, child
+processes that die with their parent, file hashes."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+FILE_MODE = 0o644  # what the package writes is readable by others (a service account)
+DIR_MODE = 0o755
+TEMP_SUFFIX = ".speechgru-tmp"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -15,6 +26,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -23,3 +37,71 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, as hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux; a no-op
+    elsewhere). Used as the initializer of every child process the package starts, so a
+    killed command leaves no workers behind."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)  # the parent died before the request was made
+
+
+# a tiny process that waits for its parent to close the pipe (or to die: the kernel closes
+# it), then removes the temporary folder if it is still there and is one of ours
+_JANITOR = (
+    "import os, shutil, sys, time\n"
+    "sys.stdin.buffer.read()\n"
+    "p = sys.argv[1]\n"
+    "if p.endswith(sys.argv[2]) and os.path.isdir(p):\n"
+    "    time.sleep(0.5)\n"
+    "    shutil.rmtree(p, ignore_errors=True)\n"
+)
+
+
+@contextlib.contextmanager
+def owned_tempdir(parent: str | Path, name: str):
+    """A hidden temporary folder in ``parent`` (``.{name}.XXXX.speechgru-tmp``) that is
+    removed on every exit path: by this process when the block ends, and by a small
+    janitor process when this one is killed (even by SIGKILL). Rename it into place to
+    keep it."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=TEMP_SUFFIX, dir=parent))
+    os.chmod(tmp, DIR_MODE)
+    janitor = subprocess.Popen([sys.executable, "-c", _JANITOR, str(tmp), TEMP_SUFFIX],
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        janitor.stdin.close()
+        janitor.wait()
+
+
+def publish_tree(path: Path) -> None:
+    """Ordinary permissions for a folder the package wrote: 0755 folders, 0644 files."""
+    os.chmod(path, DIR_MODE)
+    for root, dirs, files in os.walk(path):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), DIR_MODE)
+        for f in files:
+            os.chmod(os.path.join(root, f), FILE_MODE)

@@ -40,3 +40,30 @@ def synth_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth")
     synthesize_dataset(out, per_word=12, seed=7, noise_seconds=10.0)
     return out
+
+
+# small, but trained enough (~20 s) to recognise its training voices: the detection test
+# needs a model that knows some words
+def _export_cfg():
+    from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
+
+    return RunConfig(FeatureConfig(), ModelConfig(units=(48,), dropout=0.0),
+                     TrainConfig(epochs=100, batch_size=32, seed=1, validation_percent=20.0,
+                                 testing_percent=0.0, patience=1000, learning_rate=0.01,
+                                 noise_prob=0.3, snr_db=(10.0, 30.0), label_smoothing=0.0))
+
+
+EXPORT_CFG = _export_cfg()
+
+
+@pytest.fixture(scope="session")
+def exported(synth_dir, tmp_path_factory):
+    """``(root, report)``: a run trained on ``synth_dir`` in ``root/run`` and exported to
+    ``root/model`` (feature cache in ``root/cache``). Read-only: copy before changing."""
+    from speechgru.export import export_run
+    from speechgru.train import train
+
+    root = tmp_path_factory.mktemp("export")
+    train([synth_dir], root / "run", EXPORT_CFG, cache_dir=root / "cache", verbose=0)
+    report = export_run(root / "run", root / "model", max_clips=40, progress=False)
+    return root, report

@@ -140,17 +140,6 @@ def test_parallel_extraction_equals_serial_and_reports_bad(tmp_path):
         extract_features(clips, cfg, workers=1, progress=False, strict=True)
 
 
-def test_tf_dataset_batches(tmp_path):
-    from speechgru.data import to_tf_dataset
-
-    x = np.random.default_rng(0).standard_normal((10, 49, 40)).astype(np.float32)
-    y = np.arange(10) % 3
-    batches = list(to_tf_dataset(x, y, batch_size=4, shuffle=True, seed=1))
-    assert [b[0].shape[0] for b in batches] == [4, 4, 2]
-    got = np.concatenate([b[1].numpy() for b in batches])
-    assert sorted(got.tolist()) == sorted(y.tolist())
-
-
 @needs_shared
 def test_real_speech_commands_half_counts():
     report = check_dataset(SC_HALF)

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import EXPORT_CFG
 
 from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from speechgru.errors import ExportError
@@ -15,21 +16,9 @@ from speechgru.runtime import Recognizer
 from speechgru.train import train
 
 pytestmark = pytest.mark.slow
-# small, but trained enough (~20 s) to recognise its training voices: the detection test
-# needs a model that knows some words
-CFG = RunConfig(FeatureConfig(), ModelConfig(units=(48,), dropout=0.0),
-                TrainConfig(epochs=100, batch_size=32, seed=1, validation_percent=20.0,
-                            testing_percent=0.0, patience=1000, learning_rate=0.01,
-                            noise_prob=0.3, snr_db=(10.0, 30.0), label_smoothing=0.0))
-
-
-@pytest.fixture(scope="module")
-def exported(synth_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    train([synth_dir], root / "run", CFG, cache_dir=root / "cache", verbose=0)
-    report = export_run(root / "run", root / "model", cache_dir=root / "cache", max_clips=40,
-                        progress=False)
-    return root, report
+# the module's model (small, but trained enough to recognise its training voices) is the
+# session fixture `exported` of conftest.py, shared with the bad-input corpus
+CFG = EXPORT_CFG
 
 
 def test_every_variant_converts_runs_and_agrees_with_keras(exported):
@@ -63,7 +52,7 @@ def test_export_refuses_to_overwrite_without_force(exported):
     root, _ = exported
     before = (root / "model" / "float32.tflite").read_bytes()
     with pytest.raises(ExportError, match="--force"):
-        export_run(root / "run", root / "model", cache_dir=root / "cache")
+        export_run(root / "run", root / "model")
     assert (root / "model" / "float32.tflite").read_bytes() == before
 
 
@@ -113,22 +102,36 @@ def test_runtime_matches_the_keras_model_on_a_file(exported, synth_dir):
 
 
 def test_corrupt_truncated_and_mismatched_models_are_refused(exported, tmp_path):
+    from speechgru.manifest import write_manifest
+
     root, _ = exported
     bad = tmp_path / "bad"
-    shutil.copytree(root / "model", bad, ignore=shutil.ignore_patterns("saved_model"))
+    shutil.copytree(root / "model", bad)
+    labels = (bad / "labels.txt").read_text().split()
     data = (bad / "wave_float32.tflite").read_bytes()
     (bad / "wave_float32.tflite").write_bytes(data[: len(data) // 3])
-    with pytest.raises(ExportError, match="wave_float32.tflite"):
+    with pytest.raises(ExportError, match="wave_float32.tflite: does not match manifest"):
         Recognizer(bad)
+    (bad / "wave_float32.tflite").write_bytes(data)
+    Recognizer(bad)
+    # two labels swapped by hand: refused, not answered with the wrong word
+    (bad / "labels.txt").write_text("\n".join([labels[0], labels[1], labels[3], labels[2],
+                                               *labels[4:]]) + "\n")
+    with pytest.raises(ExportError, match="labels.txt: does not match manifest"):
+        Recognizer(bad)
+    (bad / "labels.txt").write_text("\n".join(labels) + "\n")
+    # a manifest rewritten to cover the damage: the model's own checks still hold
     (bad / "wave_float32.tflite").write_bytes(b"not a model at all")
+    write_manifest(bad, labels=labels, features=CFG.features.to_dict())
     with pytest.raises(ExportError, match="not a valid TFLite model"):
         Recognizer(bad)
     (bad / "wave_float32.tflite").write_bytes(data)
     FeatureConfig(hop_length=160).save(bad / "features.json")
+    write_manifest(bad, labels=labels, features=CFG.features.to_dict())
     with pytest.raises(ExportError, match="does not match features.json"):
         Recognizer(bad, variant="int8")
-    (bad / "features.json").unlink()
-    with pytest.raises(ExportError, match="no features.json"):
+    (bad / "manifest.json").unlink()
+    with pytest.raises(ExportError, match="no manifest.json"):
         Recognizer(bad)
 
 
@@ -258,7 +261,7 @@ def test_a_run_with_deltas_exports_without_the_in_graph_front_end(synth_dir, tmp
                     TrainConfig(epochs=1, batch_size=32, validation_percent=20.0,
                                 testing_percent=0.0, augment=False))
     train([synth_dir], tmp_path / "run", cfg, cache_dir=tmp_path / "cache", verbose=0)
-    report = export_run(tmp_path / "run", tmp_path / "model", cache_dir=tmp_path / "cache",
+    report = export_run(tmp_path / "run", tmp_path / "model",
                         max_clips=20, progress=False)
     assert "deltas" in report["stream"]
     assert set(report["models"]) == {"float32.tflite", "float16.tflite", "dynamic.tflite",

@@ -155,3 +155,29 @@ def test_resume_after_sigkill_ends_as_an_uninterrupted_run(synth_dir, trained, t
     ha = (killed / "history.csv").read_text().splitlines()
     hb = (whole / "history.csv").read_text().splitlines()
     assert len(ha) == len(hb) == 5
+
+
+def test_the_split_is_saved_once_disjoint_and_used_by_evaluate(trained, capsys):
+    from speechgru.run_dir import RunDir
+
+    out, m, cache = trained
+    splits = RunDir(out).splits()
+    paths = {s: {(str(c.path), c.offset) for c in clips} for s, clips in splits.items()}
+    speakers = {s: {c.speaker for c in clips} for s, clips in splits.items()}
+    names = list(splits)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not paths[a] & paths[b], (a, b)  # disjoint by clip
+            assert not speakers[a] & speakers[b], (a, b)  # and by speaker
+    assert len(splits["validation"]) > 0 and splits["test"] == []  # testing_percent=0
+    assert all(c.path.is_absolute() for c in splits["train"])
+    rows = json.loads((out / "splits.json").read_text())["validation"]
+    assert all(len(r["sha256"]) == 64 for r in rows)
+    # evaluate --split validation scores exactly the saved validation clips: the metrics of
+    # training's own validation pass
+    assert cli(["evaluate", str(out), "--split", "validation", "--json",
+                "--cache-dir", str(cache)]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["clips"] == len(splits["validation"]) and ev["accuracy"] == m["accuracy"]
+    assert cli(["evaluate", str(out), "--split", "test", "--cache-dir", str(cache)]) == 2
+    assert "test split is empty" in capsys.readouterr().err

@@ -1,0 +1,634 @@
+"""The bad-input corpus: bad configs, audio, datasets, run and model directories, caches and
+faults, each through the command line as a user meets it.
+
+Every case asserts the contract: exit code 2 (or a correct answer where one exists), one
+line on stderr naming the file or argument and the reason, no traceback, and nothing that
+was there before is lost. The corpus is made here; no binary file is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import EXPORT_CFG, tone, write
+
+from speechgru.cli import main
+from speechgru.manifest import write_manifest
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_error(rc: int, err: str, *needles: str) -> None:
+    """Exit code 2, one line on stderr, no traceback, every needle in it."""
+    assert rc == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------------------- configs
+
+CONFIG_CASES = {
+    "learning_rate_inf": ('{"train": {"learning_rate": Infinity}}', "learning_rate"),
+    "weight_decay_nan": ('{"train": {"weight_decay": NaN}}', "weight_decay"),
+    "min_lr_negative": ('{"train": {"min_learning_rate": -1}}', "min_learning_rate"),
+    "label_smoothing_5": ('{"train": {"label_smoothing": 5}}', "label_smoothing"),
+    "clip_seconds_inf": ('{"features": {"clip_seconds": Infinity}}', "clip_seconds"),
+    "sample_rate_1e9": ('{"features": {"sample_rate": 1000000000}}', "sample_rate"),
+    "sample_rate_float": ('{"features": {"sample_rate": 1e9}}', "sample_rate"),
+    "silence_ratio_negative": ('{"train": {"silence_ratio": -1}}', "silence_ratio"),
+    "unknown_ratio_string": ('{"train": {"unknown_ratio": "3"}}', "unknown_ratio"),
+    "snr_db_strings": ('{"train": {"snr_db": ["a", "b"]}}', "snr_db"),
+    "snr_db_reversed": ('{"train": {"snr_db": [20, 5]}}', "snr_db"),
+    "batch_size_huge": ('{"train": {"batch_size": 10000000}}', "batch_size"),
+    "epochs_zero": ('{"train": {"epochs": 0}}', "epochs"),
+    "patience_string": ('{"train": {"patience": "x"}}', "patience"),
+    "seed_negative": ('{"train": {"seed": -1}}', "seed"),
+    "percent_sum_100": ('{"train": {"validation_percent": 60, "testing_percent": 40}}',
+                        "validation_percent"),
+    "words_path": ('{"train": {"words": ["../etc"]}}', "words"),
+    "words_empty_list": ('{"train": {"words": []}}', "words"),
+    "units_zero": ('{"model": {"units": [0]}}', "units"),
+    "units_huge": ('{"model": {"units": [100000]}}', "units"),
+    "dropout_one": ('{"model": {"dropout": 1.0}}', "dropout"),
+    "n_fft_not_power_of_two": ('{"features": {"n_fft": 500}}', "n_fft"),
+    "fmax_above_nyquist": ('{"features": {"fmax": 9000}}', "fmax"),
+    "amin_zero": ('{"features": {"amin": 0}}', "amin"),
+    "unknown_key": ('{"train": {"learnin_rate": 0.1}}', "learnin_rate"),
+    "unknown_section": ('{"optimizer": {}}', "optimizer"),
+    "not_an_object": ('[1, 2, 3]', "JSON object"),
+    "not_json": ('{"train": ', "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CASES))
+def test_bad_config_is_refused_before_anything_is_written(case, synth_dir, tmp_path, capsys):
+    text, field = CONFIG_CASES[case]
+    cfg = tmp_path / "config.json"
+    cfg.write_text(text)
+    rc, _, err = run_cli(capsys, "train", "--data", synth_dir, "--out", tmp_path / "run",
+                         "--config", cfg, "--cache-dir", tmp_path / "cache")
+    assert_error(rc, err, str(cfg), field)
+    assert not (tmp_path / "run").exists()
+
+
+def test_binary_and_missing_config_files(synth_dir, tmp_path, capsys):
+    cfg = tmp_path / "config.json"
+    cfg.write_bytes(bytes(range(256)) * 4)
+    rc, _, err = run_cli(capsys, "train", "--data", synth_dir, "--out", tmp_path / "run",
+                         "--config", cfg)
+    assert_error(rc, err, str(cfg), "not a UTF-8 text file")
+    rc, _, err = run_cli(capsys, "train", "--data", synth_dir, "--out", tmp_path / "run",
+                         "--config", tmp_path / "nope.json")
+    assert_error(rc, err, "nope.json", "cannot read")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("words", ["", " , ,", "yes,../x"])
+def test_bad_words_on_the_command_line(words, synth_dir, tmp_path, capsys):
+    rc, _, err = run_cli(capsys, "train", "--data", synth_dir, "--out", tmp_path / "run",
+                         "--words", words)
+    assert_error(rc, err, "words")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_batch_larger_than_the_data(synth_dir, exported, tmp_path, capsys):
+    root, _ = exported
+    cfg = tmp_path / "config.json"
+    cfg.write_text('{"model": {"units": [8]}, "train": {"batch_size": 60000, '
+                   '"validation_percent": 20, "testing_percent": 0}}')
+    rc, _, err = run_cli(capsys, "train", "--data", synth_dir, "--out", tmp_path / "run",
+                         "--config", cfg, "--cache-dir", root / "cache")
+    assert_error(rc, err, "batch_size = 60000", "training examples")
+    assert not (tmp_path / "run" / "best.keras").exists()
+
+
+# ---------------------------------------------------------------------------- audio
+
+
+def _truncated_wav(path: Path) -> Path:
+    write(path, tone())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # the header still declares the whole
+    return path
+
+
+def _float_wav(path: Path, peak: float) -> Path:
+    y = tone() / 0.31 * peak
+    return write(path, y, subtype="FLOAT")
+
+
+def _nan_wav(path: Path) -> Path:
+    y = tone()
+    y[100:200] = np.nan
+    return write(path, y, subtype="FLOAT")
+
+
+AUDIO_CASES = {
+    "truncated_data_chunk": (_truncated_wav, "truncated"),
+    "float_samples_1e6": (lambda p: _float_wav(p, 1e6), "beyond the [-1, 1]"),
+    "float_samples_3": (lambda p: _float_wav(p, 3.0), "beyond the [-1, 1]"),
+    "nan_samples": (_nan_wav, "NaN"),
+    "zero_bytes": (lambda p: (p.write_bytes(b""), p)[1], "not readable as audio"),
+    "text_file": (lambda p: (p.write_text("hello, I am not audio\n" * 10), p)[1],
+                  "not readable as audio"),
+    "header_only": (lambda p: (write(p, np.zeros(0, np.float32)), p)[1], "empty"),
+    "riff_garbage": (lambda p: (p.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt " + b"\xff" * 40),
+                                p)[1], "not readable as audio"),
+    "directory": (lambda p: (p.mkdir(), p)[1], "not a regular file"),
+    "missing": (lambda p: p, "no such file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AUDIO_CASES))
+def test_bad_audio_is_named_by_predict_and_others_still_answered(case, exported, synth_dir,
+                                                                  tmp_path, capsys):
+    root, _ = exported
+    make, reason = AUDIO_CASES[case]
+    bad = make(tmp_path / f"{case}.wav")
+    good = sorted((synth_dir / "yes").glob("*.wav"))[0]
+    rc, out, err = run_cli(capsys, "predict", root / "model", good, bad)
+    assert rc == 2 and "Traceback" not in err
+    assert str(good) in out  # the good file is answered
+    line = err.strip()
+    assert len(line.splitlines()) == 1 and str(bad) in line and reason in line, line
+
+
+@pytest.mark.parametrize("case", ["truncated_data_chunk", "float_samples_1e6", "nan_samples"])
+def test_bad_audio_is_refused_by_listen(case, exported, tmp_path, capsys):
+    root, _ = exported
+    bad = AUDIO_CASES[case][0](tmp_path / "bad.wav")
+    rc, _, err = run_cli(capsys, "listen", root / "model", bad)
+    assert_error(rc, err, str(bad), AUDIO_CASES[case][1])
+
+
+def _listen_stdin(model: Path, data: bytes, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "speechgru", "listen", str(model), "-",
+                           "--json", *args], input=data, capture_output=True, timeout=300)
+
+
+def test_a_wav_stream_is_read_as_wav_at_its_own_rate_and_raw_pcm_as_pcm(exported, tmp_path):
+    """A 44.1 kHz stereo WAV piped to `listen -` is read as WAV (mixed to mono, resampled
+    as training resamples), not as raw PCM; bytes without a RIFF header are raw PCM."""
+    import io
+
+    import soundfile as sf
+
+    from speechgru.audio import PCMStream, resample
+
+    rng = np.random.default_rng(0)
+    y = (0.2 * rng.standard_normal((3 * 44100, 2))).astype(np.float32)
+    path = tmp_path / "stereo.wav"
+    sf.write(str(path), y, 44100, subtype="PCM_16")
+    stream = PCMStream(io.BytesIO(path.read_bytes()), sample_rate=16000)
+    assert (stream.rate, stream.channels) == (44100, 2)
+    got = np.concatenate(list(stream.chunks(1000)))
+    want = resample(sf.read(str(path), dtype="float32")[0].mean(axis=1), 44100, 16000)
+    assert len(got) == len(want) == 3 * 16000
+    assert np.abs(got - want).max() < 1e-3
+    pcm = (y[:, 0] * 32767).astype("<i2")
+    raw = np.concatenate(list(PCMStream(io.BytesIO(pcm.tobytes()), sample_rate=16000)
+                              .chunks(777)))
+    np.testing.assert_array_equal(raw, pcm.astype(np.float32) / 32768.0)
+    root, _ = exported
+    r = _listen_stdin(root / "model", path.read_bytes())
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("data,rc,needle", [
+    (b"", 0, ""),  # empty stdin: nothing to hear, a clean exit
+    (b"RIFF\x24\x00", 2, "truncated WAV header"),
+    (b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x02\x00\x01\x00\x44\xac\x00\x00"
+     b"\x00\x00\x00\x00\x04\x00\x08\x00data\x00\x00\x00\x00", 2, "unsupported WAV stream"),
+])
+def test_listen_stdin_edge_cases(exported, data, rc, needle):
+    root, _ = exported
+    r = _listen_stdin(root / "model", data)
+    assert r.returncode == rc, r.stderr
+    err = r.stderr.decode()
+    assert "Traceback" not in err and needle in err
+
+
+def test_listen_with_stdin_closed(exported):
+    root, _ = exported
+    r = subprocess.run([sys.executable, "-m", "speechgru", "listen", str(root / "model"),
+                        "-"], stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+    assert r.returncode == 0 and r.stdout == b"" and b"Traceback" not in r.stderr
+
+
+# ---------------------------------------------------------------------------- datasets
+
+
+def _dataset(root: Path) -> Path:
+    for word in ("yes", "no"):
+        for i, spk in enumerate(("aaaa1111", "bbbb2222", "cccc3333")):
+            write(root / word / f"{spk}_nohash_0.wav", tone(freq=300 + 100 * i
+                                                             + (50 if word == "no" else 0),
+                                                             seed=i))
+    return root
+
+
+def test_a_list_naming_a_missing_file(tmp_path, capsys):
+    root = _dataset(tmp_path / "ds")
+    (root / "validation_list.txt").write_text("yes/aaaa1111_nohash_0.wav\nyes/gone_nohash_0.wav\n")
+    rc, _, err = run_cli(capsys, "check-data", root)
+    assert_error(rc, err, "validation_list.txt:2", "gone_nohash_0.wav", "does not exist")
+
+
+def test_a_list_climbing_out_of_the_dataset(tmp_path, capsys):
+    root = _dataset(tmp_path / "ds")
+    write(tmp_path / "outside.wav", tone())
+    (root / "testing_list.txt").write_text("../outside.wav\n")
+    rc, _, err = run_cli(capsys, "check-data", root)
+    assert_error(rc, err, "testing_list.txt:1", "outside the dataset root")
+
+
+def test_a_binary_list_file(tmp_path, capsys):
+    root = _dataset(tmp_path / "ds")
+    (root / "validation_list.txt").write_bytes(b"\xff\xfe\x00\x01" * 100)
+    rc, _, err = run_cli(capsys, "check-data", root)
+    assert_error(rc, err, "validation_list.txt", "not a UTF-8 text file")
+
+
+def test_identical_audio_under_two_labels_and_in_two_splits_is_reported(tmp_path, capsys):
+    root = _dataset(tmp_path / "ds")
+    shutil.copy(root / "yes" / "aaaa1111_nohash_0.wav", root / "no" / "dddd4444_nohash_0.wav")
+    rc, out, _ = run_cli(capsys, "check-data", root, "--json")
+    assert rc == 0
+    dups = json.loads(out)["duplicates"]
+    assert len(dups) == 1 and dups[0]["labels"] == ["no", "yes"]
+    rc, out, _ = run_cli(capsys, "check-data", root)
+    assert "identical audio" in out and "dddd4444_nohash_0.wav" in out
+
+
+def test_check_data_lists_a_truncated_file(tmp_path, capsys):
+    root = _dataset(tmp_path / "ds")
+    _truncated_wav(root / "yes" / "aaaa1111_nohash_0.wav")
+    rc, out, _ = run_cli(capsys, "check-data", root, "--json")
+    bad = json.loads(out)["bad_files"]
+    assert rc == 0 and len(bad) == 1 and "truncated" in bad[0]["reason"]
+    rc, _, err = run_cli(capsys, "check-data", root, "--strict")
+    assert rc == 2 and "aaaa1111_nohash_0.wav" in err
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda p: p / "nope", "not a directory"),
+    (lambda p: (p / "empty").mkdir() or p / "empty", "no audio files"),
+    (lambda p: (p / "f.txt").write_text("x") or p / "f.txt", "not a directory"),
+])
+def test_a_data_folder_that_is_not_a_dataset(make, needle, tmp_path, capsys):
+    folder = make(tmp_path)
+    rc, _, err = run_cli(capsys, "check-data", folder)
+    assert_error(rc, err, str(folder), needle)
+
+
+# ---------------------------------------------------------------------------- caches
+
+
+def test_damaged_cache_entries_heal(synth_dir, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    rc, out, _ = run_cli(capsys, "features", synth_dir / "yes", "--cache-dir", cache,
+                         "--json", "--workers", "1")
+    first = json.loads(out)
+    entries = sorted(cache.rglob("*.npy"))
+    assert rc == 0 and first["computed"] == len(entries) >= 3
+    entries[0].write_bytes(b"")  # a crash between write and rename
+    np.save(entries[1], np.full((49, 40), np.nan, np.float32))
+    np.save(entries[2], np.zeros((3, 3), np.float32))
+    rc, out, _ = run_cli(capsys, "features", synth_dir / "yes", "--cache-dir", cache,
+                         "--json", "--workers", "1")
+    second = json.loads(out)
+    assert rc == 0 and second["healed"] == 3 and second["computed"] == 3
+    rc, out, _ = run_cli(capsys, "features", synth_dir / "yes", "--cache-dir", cache,
+                         "--json", "--workers", "1")
+    assert json.loads(out)["healed"] == 0 and json.loads(out)["computed"] == 0
+
+
+def test_disk_full_while_caching_is_one_error_and_no_partial_file(synth_dir, tmp_path,
+                                                                  capsys, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", full)
+    cache = tmp_path / "cache"
+    rc, _, err = run_cli(capsys, "features", synth_dir / "yes", "--cache-dir", cache,
+                         "--workers", "1")
+    assert_error(rc, err, "No space left on device", "cache")
+    assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".json"]
+
+
+# ---------------------------------------------------------------------------- models
+
+
+@pytest.fixture
+def model_copy(exported, tmp_path):
+    root, _ = exported
+    dst = tmp_path / "model"
+    shutil.copytree(root / "model", dst)
+    return dst
+
+
+def _relabel(model: Path, text: str | bytes, name: str = "labels.txt") -> None:
+    p = model / name
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    labels = (model / "labels.txt").read_text(errors="replace").split()
+    write_manifest(model, labels=labels, features=EXPORT_CFG.features.to_dict())
+
+
+def _features(model: Path, **changes) -> None:
+    d = json.loads((model / "features.json").read_text())
+    d.update(changes)
+    (model / "features.json").write_text(json.dumps(d))
+
+
+MODEL_CASES = {
+    "labels_swapped": (lambda m: (m / "labels.txt").write_text(
+        "\n".join(_swap((m / "labels.txt").read_text().split())) + "\n"),
+        "labels.txt: does not match manifest.json"),
+    "features_sample_rate_1e12": (lambda m: _features(m, sample_rate=10 ** 12),
+                                  "features.json: does not match manifest.json"),
+    "features_sample_rate_1e12_remanifested": (
+        lambda m: (_features(m, sample_rate=10 ** 12), _relabel(m, (m / "labels.txt")
+                                                                .read_text()))[0],
+        "sample_rate"),
+    "features_clip_1e9_remanifested": (
+        lambda m: (_features(m, clip_seconds=1e9), _relabel(m, (m / "labels.txt")
+                                                            .read_text()))[0],
+        "clip_seconds"),
+    "labels_binary_remanifested": (lambda m: _relabel(m, b"\xff\xfe\x00" * 50),
+                                   "not a UTF-8 text file"),
+    "labels_repeated_remanifested": (lambda m: _relabel(m, "yes\nyes\n"), "unique"),
+    "tflite_truncated": (lambda m: [(m / n).write_bytes((m / n).read_bytes()[:1000])
+                                    for n in ("wave_float32.tflite", "frontend.tflite")],
+                         ".tflite: does not match manifest.json"),
+    "tflite_missing": (lambda m: [(m / n).unlink()
+                                  for n in ("wave_float32.tflite", "frontend.tflite")],
+                       ".tflite: missing"),
+    "no_manifest": (lambda m: (m / "manifest.json").unlink(), "no manifest.json"),
+    "manifest_garbage": (lambda m: (m / "manifest.json").write_text("{]"), "manifest.json"),
+    "manifest_foreign": (lambda m: (m / "manifest.json").write_text('{"format": "x"}'),
+                         "not a speechgru model manifest"),
+}
+
+
+def _swap(labels):
+    labels[2], labels[3] = labels[3], labels[2]
+    return labels
+
+
+@pytest.mark.parametrize("case", sorted(MODEL_CASES))
+@pytest.mark.parametrize("command", ["predict", "listen"])
+def test_a_model_directory_that_lies_is_refused(case, command, model_copy, synth_dir, capsys):
+    change, needle = MODEL_CASES[case]
+    change(model_copy)
+    before = snapshot(model_copy)
+    wav = sorted((synth_dir / "yes").glob("*.wav"))[0]
+    rc, _, err = run_cli(capsys, command, model_copy, wav)
+    assert_error(rc, err, needle)
+    assert snapshot(model_copy) == before
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["predict", "{m}", "{wav}", "--top-k", "0"], "--top-k"),
+    (["predict", "{m}", "{wav}", "--variant", "int4"], "no such model variant"),
+    (["predict", "{m}/../nowhere", "{wav}"], "no such model directory"),
+    (["listen", "{m}", "{wav}", "--phases", "0"], "phases"),
+    (["listen", "{m}", "{wav}", "--threshold", "2"], "threshold"),
+    (["listen", "{m}", "{wav}", "--smoothing", "0"], "smoothing"),
+])
+def test_bad_runtime_arguments(args, needle, exported, synth_dir, capsys):
+    root, _ = exported
+    wav = sorted((synth_dir / "yes").glob("*.wav"))[0]
+    argv = [a.format(m=root / "model", wav=wav) for a in args]
+    rc, _, err = run_cli(capsys, *argv)
+    assert_error(rc, err, needle)
+
+
+def test_exported_files_are_readable_by_others(exported):
+    root, _ = exported
+    model = root / "model"
+    assert model.stat().st_mode & 0o777 == 0o755
+    for p in model.rglob("*"):
+        assert p.stat().st_mode & 0o777 == (0o755 if p.is_dir() else 0o644), p
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+@pytest.fixture
+def run_copy(exported, tmp_path):
+    root, _ = exported
+    dst = tmp_path / "run"
+    shutil.copytree(root / "run", dst)
+    return dst
+
+
+@pytest.mark.parametrize("target", ["run", "ancestor", "cwd", "user_folder", "a_file"])
+def test_export_force_never_deletes_what_it_did_not_make(target, run_copy, tmp_path, capsys,
+                                                         monkeypatch):
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "thesis.txt").write_text("years of work")
+    (tmp_path / "notes.txt").write_text("a file")
+    monkeypatch.chdir(tmp_path)
+    out = {"run": run_copy, "ancestor": tmp_path, "cwd": Path("."), "user_folder": user,
+           "a_file": tmp_path / "notes.txt"}[target]
+    before_run, before_user = snapshot(run_copy), snapshot(user)
+    rc, _, err = run_cli(capsys, "export", run_copy, "--out", out, "--force")
+    assert_error(rc, err, "export never replaces" if target in ("run", "ancestor", "cwd")
+                 else "not a model directory written by speechgru")
+    assert snapshot(run_copy) == before_run and snapshot(user) == before_user
+    assert (tmp_path / "notes.txt").read_text() == "a file"
+
+
+@pytest.mark.parametrize("case,command,needle", [
+    ("state_garbage", "resume", "state.json"),
+    ("state_missing_keys", "resume", "state.json"),
+    ("best_truncated", "export", "best.keras: not a .keras archive"),
+    ("best_lambda", "export", "safe mode"),
+    ("last_truncated", "resume", "last.keras"),
+    ("labels_binary", "export", "labels.txt"),
+    ("config_binary", "export", "config.json"),
+    ("splits_garbage", "evaluate", "splits.json"),
+    ("no_calibration", "export", "calibration.npz"),
+    ("clips_moved", "evaluate", "missing"),
+    ("resume_more_epochs", "resume_epochs", "--epochs 500"),
+    ("train_again", "train", "already holds a run"),
+    ("evaluate_nothing", "evaluate_bare", "--data"),
+])
+def test_a_damaged_run_directory(case, command, needle, run_copy, synth_dir, tmp_path, capsys):
+    r = run_copy
+    if case == "state_garbage":
+        (r / "state.json").write_text("{not json")
+    elif case == "state_missing_keys":
+        (r / "state.json").write_text('{"epoch": 3}')
+    elif case in ("best_truncated", "last_truncated"):
+        name = case.split("_")[0] + ".keras"
+        (r / name).write_bytes((r / name).read_bytes()[:500])
+    elif case == "best_lambda":
+        _lambda_model(r / "best.keras")
+    elif case == "labels_binary":
+        (r / "labels.txt").write_bytes(b"\x00\xff" * 40)
+    elif case == "config_binary":
+        (r / "config.json").write_bytes(b"\x00\xff" * 40)
+    elif case == "splits_garbage":
+        (r / "splits.json").write_text('{"format": 1, "test": [{"path": 3}]}')
+    elif case == "no_calibration":
+        (r / "calibration.npz").unlink()
+    elif case == "clips_moved":
+        s = json.loads((r / "splits.json").read_text())
+        for row in s["validation"]:
+            row["path"] = str(tmp_path / "moved" / Path(row["path"]).name)
+        (r / "splits.json").write_text(json.dumps(s))
+    before = snapshot(r)
+    argv = {"resume": ["train", "--out", r, "--resume"],
+            "resume_epochs": ["train", "--out", r, "--resume", "--epochs", "500"],
+            "train": ["train", "--data", synth_dir, "--out", r],
+            "export": ["export", r, "--out", tmp_path / "m"],
+            "evaluate": ["evaluate", r, "--split", "validation"],
+            "evaluate_bare": ["evaluate", r]}[command]
+    rc, _, err = run_cli(capsys, *argv, "--cache-dir", tmp_path / "cache")
+    assert_error(rc, err, needle)
+    assert snapshot(r) == before
+    assert not (tmp_path / "m").exists()
+
+
+def _lambda_model(path: Path) -> None:
+    import keras
+
+    x = keras.Input((3,))
+    y = keras.layers.Lambda(lambda v: v * 2)(x)
+    keras.Model(x, y).save(path)
+
+
+def test_export_works_from_another_directory_after_the_data_moved(exported, tmp_path,
+                                                                  capsys, monkeypatch):
+    """Export needs only the run directory: run from elsewhere, with the run's clips
+    unreachable, it still exports (the calibration clips were kept at training)."""
+    root, _ = exported
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    s = json.loads((run / "splits.json").read_text())
+    for split in ("train", "validation", "test"):
+        for row in s[split]:
+            row["path"] = "/nonexistent/" + Path(row["path"]).name
+    (run / "splits.json").write_text(json.dumps(s))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    rc, out, err = run_cli(capsys, "export", run, "--out", "m")
+    assert rc == 0, err
+    assert (elsewhere / "m" / "manifest.json").is_file()
+    assert not [p for p in elsewhere.iterdir() if p.name != "m"]  # no temp folder left
+
+
+def test_force_replaces_a_model_directory_by_swapping_a_new_one_in(tmp_path):
+    from speechgru.export import _check_out_dir, _swap_in
+
+    old = tmp_path / "m"
+    old.mkdir()
+    (old / "float32.tflite").write_bytes(b"old")
+    write_manifest(old, labels=["a", "b"], features={})
+    run = tmp_path / "run"
+    run.mkdir()
+    _check_out_dir(old, run, force=True)  # ours: may be replaced
+    new = tmp_path / ".m.new"
+    new.mkdir()
+    (new / "float32.tflite").write_bytes(b"new")
+    _swap_in(new, old)
+    assert (old / "float32.tflite").read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "run"]
+
+
+# ---------------------------------------------------------------------------- orphans
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.add(int(p.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_until(cond, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return cond()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_during_features_leaves_no_workers(synth_dir, tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "speechgru", "features", str(synth_dir),
+                          "--cache-dir", str(tmp_path / "cache"), "--workers", "2"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kids: set[int] = set()
+    assert _wait_until(lambda: len(kids.update(_children(p.pid)) or kids) >= 2, 120)
+    time.sleep(1.0)
+    kids |= _children(p.pid)
+    assert p.poll() is None, "finished before it could be killed"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert _wait_until(lambda: not [k for k in kids if _alive(k)], 20), kids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_during_export_leaves_no_converter_and_no_temp_folder(exported, tmp_path):
+    root, _ = exported
+    out = tmp_path / "out"
+    out.mkdir()
+    p = subprocess.Popen([sys.executable, "-m", "speechgru", "export", str(root / "run"),
+                          "--out", str(out / "m")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kids: set[int] = set()
+
+    def converting():
+        kids.update(_children(p.pid))
+        return any(out.iterdir()) and len(kids) >= 2  # the janitor and a converter
+
+    assert _wait_until(converting, 240)
+    assert p.poll() is None
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert _wait_until(lambda: not [k for k in kids if _alive(k)], 20), kids
+    assert _wait_until(lambda: not any(out.iterdir()), 20), list(out.iterdir())
+
