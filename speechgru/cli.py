@@ -153,7 +153,8 @@ def cmd_train(args) -> int:
 
             from .run_dir import RunDir
 
-            have = RunDir(args.out).config() if RunDir(args.out).exists() else None
+            run = RunDir(args.out)
+            have = run.config() if run.exists() else None
             wanted = _run_config(args)
             if have is not None and dataclasses.replace(
                     wanted, train=dataclasses.replace(wanted.train,

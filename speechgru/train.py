@@ -1,16 +1,7 @@
 """Training: cached MFCCs → balanced, augmented epochs → the stacked-GRU model → a run dir.
 
-A run directory holds::
-
-    config.json      features + model + train settings (RunConfig)
-    labels.txt       one label per line, in output order
-    best.keras       the model with the best validation accuracy
-    last.keras       the latest epoch, with optimizer state (for --resume)
-    state.json       epoch, best accuracy, early-stopping count (for --resume)
-    history.csv      one row per epoch
-    logs/            TensorBoard
-    metrics.json     validation metrics of best.keras
-    curves.png, confusion.png
+The run directory and its files are :class:`speechgru.run_dir.RunDir`'s; the split is
+decided here once (:func:`plan_splits`) and saved there.
 
 Everything random is derived from (seed, epoch, batch), and the state is saved at the end
 of every epoch, so a run killed at any moment and restarted with ``resume=True`` continues
@@ -246,11 +237,11 @@ def _make_callback(run_dir: Path, config: RunConfig, state: dict, prep: Prepared
             _write_history(run_dir / "history.csv", state["history"])
             _save_model(self.model, run_dir / "last.keras")
             state["epoch"] = epoch + 1
-            atomic_write_text(run_dir / "state.json", json.dumps(state, indent=1))
+            RunDir(run_dir).save_state(state)
             if state["wait"] >= config.train.patience:
                 self.model.stop_training = True
                 state["stopped_early"] = True
-                atomic_write_text(run_dir / "state.json", json.dumps(state, indent=1))
+                RunDir(run_dir).save_state(state)
 
     return RunState()
 
@@ -463,7 +454,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, *,
         raise ConfigError("evaluate needs --data DIR, --split SPLIT, or both")
     clips = [c for c in clips if c.label in labels]
     if not clips:
-        raise DataError(f"{data_dir}: no clips with the run's labels {labels}")
+        raise DataError(f"{data_dir or run_dir}: no clips with the run's labels {labels}")
     feats = extract_features(clips, config.features, cache_dir=cache_dir, progress=progress)
     if len(feats.clips) == 0:
         raise DataError(f"{data_dir or run_dir}: no clip could be read ({feats.bad[0][1]})")
