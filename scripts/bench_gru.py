@@ -19,8 +19,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from speechgru.config import ModelConfig  # noqa: E402
-from speechgru.model import build_model, copy_weights  # noqa: E402
+from speechgru.config import ModelConfig
+from speechgru.models.build import build_model, copy_weights
 
 
 def main():

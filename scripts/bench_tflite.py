@@ -19,7 +19,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from speechgru.config import FeatureConfig
-from speechgru.runtime import StreamStep, quantize
+from speechgru.runtime.tflite import StreamStep, quantize
 
 
 def _median_ms(fn, reps: int) -> float:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from speechgru.train import epoch_indices, plan_splits, prepare, train  # noqa: E402
+from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
+from speechgru.training.train import epoch_indices, plan_splits, prepare, train
 
 
 def main():

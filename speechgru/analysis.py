@@ -66,7 +66,7 @@ def find_data(settings: dict) -> Path:
 def ensure_run(settings: dict, data: Path) -> Path:
     """A finished run to analyse: the one given; in full mode ``runs/demo`` (``make
     demo``) if present; otherwise a run trained here (tiny and fast in quick mode)."""
-    from .train import train
+    from .training.train import train
 
     if settings["run"] is not None:
         return settings["run"]
@@ -101,29 +101,15 @@ def save_figure(fig, directory: str | Path, name: str) -> Path:
 
 
 def feature_stages(y: np.ndarray, config: FeatureConfig) -> dict[str, np.ndarray]:
-    """Every stage of the MFCC of one clip, as training computes it (librosa).
+    """Every stage of the MFCC of one clip (:func:`speechgru.features.maths.stages`) in
+    librosa's orientation: ``power`` (bins, frames), ``mel`` (n_mels, frames), ``log_mel``
+    (n_mels, frames); ``mfcc`` (frames, n_mfcc) equals :func:`speechgru.features.librosa.mfcc`
+    (without deltas)."""
+    from .features.maths import stages
 
-    Returns ``power`` (bins, frames), ``mel`` (n_mels, frames), ``log_mel``
-    (n_mels, frames) and ``mfcc`` (frames, n_mfcc) — the last equals
-    :func:`speechgru.features.mfcc` (without deltas).
-    """
-    import librosa
-
-    from .augment import dct_matrix
-    from .features import mel_matrix
-
-    y = np.asarray(y, np.float32)
-    spec = librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length,
-                        win_length=config.win_length, window=config.window,
-                        center=config.center, pad_mode="constant")
-    power = np.abs(spec) ** 2
-    mel = mel_matrix(config) @ power
-    if config.log == "db":
-        log_mel = librosa.power_to_db(mel, ref=1.0, amin=config.amin, top_db=None)
-    else:
-        log_mel = np.log(mel + config.amin)
-    mfcc = (dct_matrix(config.n_mfcc, config.n_mels) @ log_mel).T
-    return {"power": power, "mel": mel, "log_mel": log_mel, "mfcc": mfcc.astype(np.float32)}
+    s = stages(y, config)
+    return {"power": s["power"].T, "mel": s["mel"].T, "log_mel": s["log_mel"].T,
+            "mfcc": s["mfcc"]}
 
 
 def frontend_delta(pcm: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -131,8 +117,8 @@ def frontend_delta(pcm: np.ndarray, config: FeatureConfig) -> np.ndarray:
     librosa's MFCC of the same samples. ``pcm``: (clips, samples)."""
     import tensorflow as tf
 
-    from .features import mfcc
-    from .frontend import MFCCFrontend
+    from .features.librosa import mfcc
+    from .features.tf import MFCCFrontend
 
     pcm = np.asarray(pcm, np.float32)
     got = MFCCFrontend(config)(tf.constant(pcm)).numpy()
@@ -146,7 +132,7 @@ def frontend_delta(pcm: np.ndarray, config: FeatureConfig) -> np.ndarray:
 def _gru_layers(model):
     import keras
 
-    from .gru import GRU
+    from .models.gru import GRU
 
     return [layer for layer in model.layers
             if isinstance(layer, GRU | keras.layers.GRU)]
@@ -157,28 +143,22 @@ def gate_sequences(model, x: np.ndarray) -> list[dict[str, np.ndarray]]:
 
     For each layer: ``h`` (clips, frames, units) the states, ``update`` the share of the
     new candidate taken at each step (the textbook z: ``h_t = (1 − z) h_{t−1} + z h̃``;
-    for a Keras-convention layer this is ``1 − z_keras``), and ``reset`` (r). A copy of
-    each layer with ``return_gates=True`` runs on the layer's own input.
+    for a Keras-convention layer this is ``1 − z_keras``), and ``reset`` (r). Each layer's
+    own trained cell runs on the layer's own input
+    (:func:`speechgru.models.gru.gate_sequences`).
     """
     import keras
 
-    from .gru import GRU
+    from .models.gru import gate_sequences as read_gates
 
     out = []
     for layer in _gru_layers(model):
         feed = keras.Model(model.input, layer.input)
         inputs = np.asarray(feed.predict(x, batch_size=256, verbose=0))
         keras_style = isinstance(layer, keras.layers.GRU) or layer.convention == "keras"
-        probe = GRU(layer.units, return_sequences=True, return_gates=True,
-                    reset_after=layer.reset_after, convention="keras")
-        probe.build(inputs.shape)
-        if isinstance(layer, GRU):
-            probe.set_weights(layer.get_keras_weights())
-        else:
-            probe.set_weights(layer.get_weights())
-        h, z, r = (np.asarray(v) for v in probe(inputs))
-        # the probe runs in Keras' convention: its z is the share of the old state
-        out.append({"h": h, "update": 1.0 - z, "reset": r, "keras_convention": keras_style})
+        g = read_gates(layer, inputs)
+        out.append({"h": g["h"], "update": 1.0 - g["z"] if keras_style else g["z"],
+                    "reset": g["r"], "keras_convention": keras_style})
     return out
 
 
@@ -231,7 +211,7 @@ def sequence_model(kind: str, length: int, units: int = 32, features: int = 2,
     """``kind`` ∈ {"simple_rnn", "lstm", "gru"} (``gru`` is ours) → last state → Dense(1)."""
     import keras
 
-    from .gru import GRU
+    from .models.gru import GRU
 
     keras.utils.set_random_seed(seed)
     inp = keras.Input((length, features))

@@ -83,7 +83,7 @@ def cmd_synth_recording(args) -> int:
 
 
 def cmd_check_data(args) -> int:
-    from .data import check_dataset
+    from .data.layouts import check_dataset
 
     report = check_dataset(args.data_dir, strict=args.strict, words=_words(args.words),
                            validation_percent=args.validation_percent,
@@ -97,7 +97,8 @@ def cmd_check_data(args) -> int:
 
 def cmd_features(args) -> int:
     from .config import FeatureConfig
-    from .data import extract_features, scan_dataset
+    from .data.cache import extract_features
+    from .data.layouts import scan_dataset
 
     config = FeatureConfig.load(args.config) if args.config else FeatureConfig()
     ds = scan_dataset(args.data_dir, words=_words(args.words))
@@ -142,8 +143,8 @@ def _run_config(args):
 
 def cmd_train(args) -> int:
     from .errors import ConfigError
-    from .evaluate import format_report
-    from .train import train
+    from .training.evaluate import format_report
+    from .training.train import train
 
     if args.resume:
         config = None
@@ -151,7 +152,7 @@ def cmd_train(args) -> int:
             # the same command again with --resume is fine; a different config is not
             import dataclasses
 
-            from .run_dir import RunDir
+            from .training.run_dir import RunDir
 
             run = RunDir(args.out)
             have = run.config() if run.exists() else None
@@ -175,8 +176,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import format_report
-    from .train import evaluate_run
+    from .training.evaluate import format_report
+    from .training.train import evaluate_run
 
     m = evaluate_run(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir,
                      progress=not args.json)
@@ -191,7 +192,9 @@ def cmd_evaluate(args) -> int:
 def cmd_export(args) -> int:
     from .export import export_run, format_report
 
-    report = export_run(args.run_dir, args.out, force=args.force)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants \
+        else None
+    report = export_run(args.run_dir, args.out, force=args.force, variants=variants)
     print(format_report(report))
     print(f"wrote {report['out_dir']}")
     if report["failed"]:
@@ -204,7 +207,7 @@ def cmd_export(args) -> int:
 
 def cmd_predict(args) -> int:
     from .errors import AudioError, ConfigError
-    from .runtime import Recognizer
+    from .runtime.recognizer import Recognizer
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k {args.top_k}: must be at least 1")
@@ -227,7 +230,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_listen(args) -> int:
-    from .runtime import Listener
+    from .runtime.listener import Listener
 
     lis = Listener(args.model_dir, variant=args.variant, threshold=args.threshold,
                    smoothing=args.smoothing, suppression_ms=args.suppression_ms,
@@ -335,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true",
                    help="replace an existing model directory written by speechgru (never "
                         "anything else)")
+    s.add_argument("--variants", help="comma-separated files to write, e.g. float32,int8,"
+                   "stream_int8 (default: all of them; see speechgru.export.VARIANTS)")
     s.add_argument("--cache-dir", help="unused: export reads everything from the run directory")
     s.set_defaults(func=cmd_export)
 

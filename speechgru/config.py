@@ -206,10 +206,9 @@ class FeatureConfig(_JSONConfig):
 
     @property
     def num_frames(self) -> int:
-        n = self.clip_samples
-        if self.center:
-            return 1 + n // self.hop_length
-        return 1 + (n - self.n_fft) // self.hop_length
+        from .features.maths import frame_count
+
+        return frame_count(self.clip_samples, self.n_fft, self.hop_length, self.center)
 
     @property
     def num_features(self) -> int:
@@ -222,7 +221,7 @@ class FeatureConfig(_JSONConfig):
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(_JSONConfig):
-    """The stacked-GRU classifier (see :func:`speechgru.model.build_model`).
+    """The stacked-GRU classifier (see :func:`speechgru.models.build_model`).
 
     ``units`` gives one GRU layer per entry; ``bidirectional`` wraps each in a BiGRU;
     ``pooling`` turns the frame sequence into one vector: the last state (``"last"``,
@@ -263,7 +262,7 @@ class ModelConfig(_JSONConfig):
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(_JSONConfig):
-    """How a model is trained (see :mod:`speechgru.train`)."""
+    """How a model is trained (see :mod:`speechgru.training.train`)."""
 
     epochs: int = 80
     batch_size: int = 64
@@ -279,7 +278,7 @@ class TrainConfig(_JSONConfig):
     testing_percent: float = 10.0
     silence_ratio: float = 1.0  # silence clips per training epoch / mean clips per command
     unknown_ratio: float = 3.0  # unknown clips per epoch / mean clips per command
-    # augmentation (feature domain: see speechgru.augment)
+    # augmentation (feature domain: see speechgru.training.augment)
     augment: bool = True
     noise_prob: float = 0.8
     snr_db: tuple[float, float] = (0.0, 25.0)

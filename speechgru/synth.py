@@ -306,7 +306,7 @@ def long_recording(data_dir: str | Path, out_wav: str | Path, *,
     import json
 
     from .audio import load_clip
-    from .data import scan_dataset
+    from .data.layouts import scan_dataset
 
     rng = np.random.default_rng(seed)
     ds = scan_dataset(data_dir)

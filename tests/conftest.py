@@ -61,9 +61,23 @@ def exported(synth_dir, tmp_path_factory):
     """``(root, report)``: a run trained on ``synth_dir`` in ``root/run`` and exported to
     ``root/model`` (feature cache in ``root/cache``). Read-only: copy before changing."""
     from speechgru.export import export_run
-    from speechgru.train import train
+    from speechgru.training.train import train
 
     root = tmp_path_factory.mktemp("export")
     train([synth_dir], root / "run", EXPORT_CFG, cache_dir=root / "cache", verbose=0)
     report = export_run(root / "run", root / "model", max_clips=40, progress=False)
     return root, report
+
+
+def make_sc(root, speakers=("aa11", "bb22", "cc33", "dd44"), words=("yes", "no", "bird"),
+            lists=False):
+    for i, spk in enumerate(speakers):
+        for j, w in enumerate(words):
+            write(root / w / f"{spk}_nohash_0.wav", tone(freq=200 + 50 * i + 10 * j, seed=i))
+    write(root / "_background_noise_" / "white.wav",
+          0.05 * np.random.default_rng(0).standard_normal(16000 * 10).astype(np.float32))
+    if lists:
+        (root / "validation_list.txt").write_text(f"yes/{speakers[0]}_nohash_0.wav\n"
+                                                  f"no/{speakers[0]}_nohash_0.wav\n")
+        (root / "testing_list.txt").write_text(f"yes/{speakers[1]}_nohash_0.wav\n")
+    return root

@@ -7,14 +7,14 @@ from conftest import tone
 
 from speechgru import analysis
 from speechgru.config import FeatureConfig, ModelConfig
-from speechgru.model import build_model
+from speechgru.models.build import build_model
 
 CFG = FeatureConfig()
 
 
 def test_feature_stages_match_numpy_and_the_training_features():
-    from speechgru.features import mfcc
-    from speechgru.frontend import window
+    from speechgru.features.librosa import mfcc
+    from speechgru.features.tf import window
 
     y = tone(freq=700.0) + tone(freq=2100.0, amp=0.1, seed=1)
     st = analysis.feature_stages(y, CFG)

@@ -21,7 +21,7 @@ import pytest
 from conftest import EXPORT_CFG, tone, write
 
 from speechgru.cli import main
-from speechgru.manifest import write_manifest
+from speechgru.runtime.manifest import write_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -546,7 +546,7 @@ def test_export_works_from_another_directory_after_the_data_moved(exported, tmp_
 
 
 def test_force_replaces_a_model_directory_by_swapping_a_new_one_in(tmp_path):
-    from speechgru.export import _check_out_dir, _swap_in
+    from speechgru.export.variants import _check_out_dir, _swap_in
 
     old = tmp_path / "m"
     old.mkdir()

@@ -2,7 +2,7 @@ import hashlib
 
 import numpy as np
 
-from speechgru.data import scan_dataset
+from speechgru.data.layouts import scan_dataset
 from speechgru.synth import synthesize_dataset
 
 

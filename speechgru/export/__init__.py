@@ -1,0 +1,14 @@
+"""Export: a run directory → a model directory of SavedModel and TFLite files.
+
+Owns the table of variants (:mod:`.variants`: each file's name, mode, converter settings,
+representative data and parity check), the converter run in a child process
+(:mod:`.convert`) and the report. Reads only the run directory (through
+:class:`speechgru.training.run_dir.RunDir`); builds every model with
+:func:`speechgru.models.build_model`; writes the manifest with
+:mod:`speechgru.runtime.manifest`. May import TensorFlow.
+"""
+
+from .report import format_report
+from .variants import VARIANTS, Variant, export_run
+
+__all__ = ["VARIANTS", "Variant", "export_run", "format_report"]

@@ -1,0 +1,341 @@
+"""Export a run to SavedModel + TFLite: the table of variants, and the parity report.
+
+A model directory (built in a temporary folder beside it, then renamed into place) holds
+``saved_model/`` (MFCC frames (1, T, F) → probabilities), ``labels.txt``,
+``features.json``, ``export_report.json``, ``manifest.json`` and the files of
+:data:`VARIANTS` — one row per file: the model it is converted from (a
+:func:`~speechgru.models.build_model` mode, with or without the in-graph front end), the
+converter's quantization, the representative data of an int8 file, and what its outputs
+are checked against.
+
+The streaming models run one step per hop with every state passed in and out (so the
+device keeps them); from zero states over a clip's frames they give the clip's output.
+
+Facts this module works around (TF 2.21, measured here): a GRU with batch ``None`` fails
+builtins-only conversion (``tf.TensorListReserve ... element_shape``), so the batch is fixed
+at 1 (``Mode.NON_STREAM``); full-int8 calibration crashes the process on a ``WHILE`` loop,
+so the int8 clip model is unrolled; dynamic-range quantization of the front end's mel and
+DCT constants wrecks the MFCC (max |Δ| 0.96, 61 % top-1 agreement), so the raw-audio model
+ships as float32 only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, ExportError
+from ..utils import TEMP_SUFFIX, atomic_write_text, owned_tempdir, publish_tree
+from .convert import convert, run_stream_tflite, run_tflite
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One exported file.
+
+    ``source``: the model converted — ``clip`` (``Mode.NON_STREAM``: MFCC frames →
+    probabilities), ``clip_unrolled`` (the same, loops unrolled), ``wave`` (raw PCM →
+    probabilities, the MFCC in the graph), ``frontend`` (one frame of PCM → its MFCC row)
+    or ``stream`` (``Mode.STREAM``). ``quantization``: one of
+    :data:`~speechgru.export.convert.QUANTIZATIONS`. ``calibration``: the representative
+    data of an int8 file — ``clips`` (training clips' MFCC) or ``states`` (every step's
+    frame and states as the float stream model visits them on training clips).
+    ``check``: what its outputs are compared with — the Keras model on the validation
+    clips (``clip``, ``wave``, ``stream``, per clip) or librosa's MFCC (``frontend``).
+    """
+
+    name: str
+    source: str
+    quantization: str
+    calibration: str | None
+    check: str
+    per: str = "clip"
+
+
+VARIANTS = (
+    Variant("float32.tflite", "clip", "float32", None, "clip"),
+    Variant("float16.tflite", "clip", "float16", None, "clip"),
+    Variant("dynamic.tflite", "clip", "dynamic", None, "clip"),
+    Variant("int8.tflite", "clip_unrolled", "int8", "clips", "clip"),
+    Variant("wave_float32.tflite", "wave", "float32", None, "wave"),
+    Variant("frontend.tflite", "frontend", "float32", None, "frontend", per="frame"),
+    Variant("stream_float32.tflite", "stream", "float32", None, "stream", per="hop"),
+    Variant("stream_int8.tflite", "stream", "int8", "states", "stream", per="hop"),
+)
+NAMES = tuple(v.name for v in VARIANTS)
+
+
+def select(names) -> tuple[Variant, ...]:
+    """The variants named (file names, with or without ``.tflite``); all without names."""
+    if not names:
+        return VARIANTS
+    wanted = [n if n.endswith(".tflite") else f"{n}.tflite" for n in names]
+    unknown = [n for n in wanted if n not in NAMES]
+    if unknown:
+        raise ConfigError(f"--variants: unknown {', '.join(unknown)}; choose from "
+                          f"{', '.join(n.removesuffix('.tflite') for n in NAMES)}")
+    return tuple(v for v in VARIANTS if v.name in wanted)
+
+
+class _Sources:
+    """Builds each source model once, when a variant first needs it, as a SavedModel in
+    ``work``; a source that cannot exist for this run (a front end with deltas, a stream
+    of a bidirectional GRU) raises :class:`ConfigError` saying why."""
+
+    def __init__(self, config, labels, model, work: Path, root: Path):
+        self.config, self.labels, self.model, self.work = config, labels, model, work
+        self.root = root
+        self._built: dict[str, Path | ConfigError] = {}
+        self.stream_model = None
+
+    def __getitem__(self, source: str) -> Path:
+        if source not in self._built:
+            try:
+                self._built[source] = getattr(self, f"_{source}")()
+            except ConfigError as exc:
+                self._built[source] = exc
+        got = self._built[source]
+        if isinstance(got, ConfigError):
+            raise got
+        return got
+
+    def _build(self, mode, **kw):
+        from ..models import build_model, copy_weights, normalization_stats
+
+        F = self.config.features
+        mean, var = normalization_stats(self.model)
+        m = build_model(self.config.model, mode, num_frames=F.num_frames,
+                        num_features=F.num_features, num_classes=len(self.labels),
+                        mean=mean, variance=var, **kw)
+        copy_weights(self.model, m)
+        return m
+
+    def _save(self, model, path: Path, specs) -> Path:
+        model.export(str(path), input_signature=specs, verbose=False)
+        return path
+
+    def _clip_spec(self):
+        import tensorflow as tf
+
+        F = self.config.features
+        return [tf.TensorSpec([1, F.num_frames, F.num_features], tf.float32, name="mfcc")]
+
+    def _clip(self) -> Path:
+        from ..models import Mode
+
+        self.clip_model = self._build(Mode.NON_STREAM)
+        return self._save(self.clip_model, self.root / "saved_model", self._clip_spec())
+
+    def _clip_unrolled(self) -> Path:
+        from ..models import Mode
+
+        return self._save(self._build(Mode.NON_STREAM, unroll=True), self.work / "unrolled",
+                          self._clip_spec())
+
+    def _wave(self) -> Path:
+        self["clip"]
+        return _save_wave_model(self.clip_model, self.config.features, self.work / "wave_sm")
+
+    def _frontend(self) -> Path:
+        F = self.config.features
+        # the raw-audio model's front end for a "clip" of exactly one frame
+        one_frame = dataclasses.replace(F, clip_seconds=F.n_fft / F.sample_rate)
+        return _save_wave_model(None, one_frame, self.work / "frontend_sm")
+
+    def _stream(self) -> Path:
+        import tensorflow as tf
+
+        from ..features.tf import MFCCFrontend
+        from ..models import Mode
+
+        MFCCFrontend(self.config.features)  # listen needs frontend.tflite beside it
+        self.stream_model = self._build(Mode.STREAM)
+        specs = {i.name: tf.TensorSpec(list(i.shape), tf.float32, name=i.name)
+                 for i in self.stream_model.inputs}
+        return self._save(self.stream_model, self.work / "stream_sm", [specs])
+
+
+def _save_wave_model(model, features, path: Path) -> Path:
+    """Raw PCM (1, samples) → probabilities: the MFCC front end, then ``model`` (without a
+    model: the front end alone, PCM → MFCC frames)."""
+    import keras
+    import tensorflow as tf
+
+    from ..features.tf import mfcc_layer
+
+    pcm = keras.Input((features.clip_samples,), batch_size=1, name="pcm")
+    mfcc = mfcc_layer(features)(pcm)
+    wave = keras.Model(pcm, model(mfcc) if model is not None else mfcc, name="wave")
+    wave.export(str(path), input_signature=[
+        tf.TensorSpec([1, features.clip_samples], tf.float32, name="pcm")], verbose=False)
+    return path
+
+
+def stream_states(stream_model, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every step's inputs (``frame`` and each state) of the Keras stream model run from
+    zero states over each clip of ``x``: the representative data of ``stream_int8``."""
+    import tensorflow as tf
+
+    step = tf.function(lambda feed: stream_model(feed, training=False))
+    names = [i.name for i in stream_model.inputs]
+    seen = {n: [] for n in names}
+    for clip in x:
+        states = {i.name: np.zeros((1, *i.shape[1:]), np.float32)
+                  for i in stream_model.inputs if i.name != "frame"}
+        for frame in clip:
+            feed = {"frame": frame[None].astype(np.float32), **states}
+            for n in names:
+                seen[n].append(feed[n])
+            out = step(feed)
+            states = {n: np.asarray(out[n]) for n in states}
+    return {n: np.concatenate(v) for n, v in seen.items()}
+
+
+def _run(variant: Variant, path: Path, data: dict):
+    """Outputs of ``path`` on the parity clips and the median ms per call."""
+    if variant.check == "stream":
+        return run_stream_tflite(path, data["x_val"])
+    if variant.check == "wave":
+        return run_tflite(path, data["pcm"])
+    if variant.check == "frontend":
+        return run_tflite(path, data["chunks"])
+    return run_tflite(path, data["x_val"])
+
+
+def _export_variant(variant: Variant, sources: _Sources, out: Path, work: Path,
+                    data: dict) -> dict:
+    """Convert one row of the table and check it; a failure is ``{"error": why}``."""
+    src = sources[variant.source]  # ConfigError: the caller reports the variant skipped
+    calib = None
+    if variant.calibration == "clips":
+        calib = work / "calib.npy"
+        np.save(calib, data["x_train"].astype(np.float32))
+    elif variant.calibration == "states":
+        calib = work / "stream_calib.npz"
+        np.savez(calib, **stream_states(sources.stream_model, data["x_train"][:50]))
+    path = out / variant.name
+    try:
+        convert(src, path, variant.quantization, calib)
+    except ExportError as exc:
+        return {"error": str(exc)}
+    try:
+        got, ms = _run(variant, path, data)
+    except (RuntimeError, ValueError, KeyError, ExportError) as exc:
+        return {"error": f"converted but does not run: {exc}"}
+    r = {"bytes": path.stat().st_size, "latency_ms": ms, "per": variant.per}
+    if variant.check == "frontend":
+        n_mfcc = data["x_val"].shape[-1]
+        ref = data["x_val"][:len(data["pcm"][:20])].reshape(-1, n_mfcc)
+        r.update(max_abs_delta=float(np.abs(got.reshape(-1, n_mfcc) - ref).max()),
+                 compared_with="librosa MFCC")
+        return r
+    ref, y = data["ref"], data["y_val"]
+    r.update(max_abs_delta=float(np.abs(got - ref).max()),
+             mean_abs_delta=float(np.abs(got - ref).max(axis=1).mean()),
+             top1_agreement=float((got.argmax(1) == ref.argmax(1)).mean()),
+             accuracy=float((got.argmax(1) == y).mean()))
+    return r
+
+
+def _check_out_dir(out_dir: Path, run_dir: Path, force: bool) -> None:
+    """``out_dir`` may be written: new, or (with ``force``) a model directory this package
+    wrote that is not the run, an ancestor of it, the working or the home directory."""
+    from ..runtime.manifest import is_model_dir
+
+    out, run = out_dir.resolve(), run_dir.resolve()
+    protected = {"the run directory": run, "the working directory": Path.cwd().resolve(),
+                 "the home directory": Path.home().resolve()}
+    for what, p in protected.items():
+        if p == out or p.is_relative_to(out):
+            raise ExportError(f"{out_dir}: is {what} or holds it; choose another --out "
+                              "(export never replaces it)")
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not force:
+        raise ExportError(f"{out_dir} exists; pass --force to replace it")
+    if out_dir.is_symlink() or not out_dir.is_dir() or not is_model_dir(out_dir):
+        raise ExportError(f"{out_dir}: exists and is not a model directory written by "
+                          "speechgru (no manifest.json); --force replaces only those: move "
+                          "it away yourself or choose another --out")
+
+
+def _swap_in(new: Path, out_dir: Path) -> None:
+    """Rename ``new`` to ``out_dir``; an old model directory there is moved aside first and
+    removed only once the new one is in place."""
+    if not out_dir.exists():
+        os.replace(new, out_dir)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", suffix=TEMP_SUFFIX,
+                                dir=out_dir.parent))
+    os.replace(out_dir, old / out_dir.name)
+    try:
+        os.replace(new, out_dir)
+    except BaseException:
+        os.replace(old / out_dir.name, out_dir)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force: bool = False,
+               max_clips: int = 200, progress: bool = True,
+               variants: list[str] | None = None) -> dict:
+    """Export the best model of ``run_dir`` (which is all it needs: the parity and
+    calibration clips were kept at training) as the files of ``variants`` (default: every
+    row of :data:`VARIANTS`); returns the report (also written as JSON). ``report["failed"]``
+    names the variants that failed, ``report["skipped"]`` those this run cannot have and
+    why. Nothing exists at ``out_dir`` until the whole directory is ready; ``force``
+    replaces only a model directory this package wrote."""
+    from ..runtime.manifest import write_manifest
+    from ..training.run_dir import RunDir
+
+    chosen = select(variants)
+    run = RunDir(run_dir)
+    config, labels, model = run.load()
+    calib = run.calibration()
+    out_dir = Path(out_dir) if out_dir else Path("models") / run.path.resolve().name
+    _check_out_dir(out_dir, run.path, force)
+    F = config.features
+    T, D = F.num_frames, F.num_features
+    x_val, y_val, pcm, x_train = (calib["val_x"][:max_clips], calib["val_y"][:max_clips],
+                                  calib["val_pcm"][:max_clips], calib["train_x"][:max_clips])
+    if x_val.shape[1:] != (T, D) or pcm.shape[1:] != (F.clip_samples,):
+        raise ExportError(f"{run.path / 'calibration.npz'}: shapes {x_val.shape}, {pcm.shape} "
+                          f"do not match config.json; the run directory is inconsistent")
+    ref = model.predict(x_val, batch_size=256, verbose=0)
+    n, hop = F.n_fft, F.hop_length
+    data = {"x_val": x_val, "y_val": y_val, "pcm": pcm, "x_train": x_train, "ref": ref,
+            "chunks": np.stack([clip[t * hop:t * hop + n] for clip in pcm[:20]
+                                for t in range(T)])}
+    report = {"run": str(run.path.resolve()), "clips": len(y_val), "labels": labels,
+              "models": {}, "skipped": {}}
+    with owned_tempdir(out_dir.parent, out_dir.name) as tmp:
+        work = tmp / "work"
+        work.mkdir()
+        sources = _Sources(config, labels, model, work, tmp)
+        sources["clip"]  # saved_model/ ships whatever the variants
+        for variant in chosen:
+            try:
+                report["models"][variant.name] = _export_variant(variant, sources, tmp, work,
+                                                                 data)
+            except ConfigError as exc:
+                report["skipped"][variant.name] = str(exc)
+        report["keras_accuracy"] = float((ref.argmax(1) == y_val).mean())
+        report["failed"] = sorted(k for k, v in report["models"].items() if "error" in v)
+        shutil.rmtree(work)
+        for name in report["failed"]:  # a failed conversion may leave a partial file
+            (tmp / name).unlink(missing_ok=True)
+        atomic_write_text(tmp / "labels.txt", "\n".join(labels) + "\n")
+        F.save(tmp / "features.json")
+        atomic_write_text(tmp / "export_report.json", json.dumps(report, indent=1))
+        write_manifest(tmp, labels=labels, features=F.to_dict())
+        publish_tree(tmp)
+        _swap_in(tmp, out_dir)
+    report["out_dir"] = str(out_dir)
+    return report

@@ -1,0 +1,145 @@
+"""Keyword detection over a live stream of PCM with the streaming models (TF-free)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import read_audio, resample
+from ..errors import AudioError, ConfigError, ExportError
+from .recognizer import _read_model_dir
+from .tflite import FrameFrontend, StreamStep
+
+
+class Listener:
+    """Keyword detection over a stream of PCM with the streaming models (TF-free).
+
+    Per hop of audio (``hop_length`` samples) ``frontend.tflite`` computes one MFCC row and
+    ``stream_<variant>.tflite`` advances the GRU states by one step. The model was trained
+    on windows of ``T`` frames that start from zero states, so ``phases`` copies of the
+    state run staggered by ``T / phases`` frames and each is reset to zero as it starts a
+    new window: every ``T / phases`` frames one copy completes a window whose output is
+    exactly the whole-window model's (cost per hop: ``phases`` steps, instead of the
+    ``T`` steps of re-running the window). Window posteriors are averaged over the last
+    ``smoothing`` windows; a command is detected once a run of windows where it is the top
+    label above ``threshold`` ends, with the run's peak confidence, timed at the
+    confidence-weighted mean of the run's window centres; the same command is not reported
+    again within ``suppression_ms``.
+
+    ``feed(samples)`` takes float PCM in [-1, 1] at the model's sample rate and returns
+    the detections completed so far; ``flush()`` ends the stream.
+    """
+
+    def __init__(self, model_dir: str | Path, variant: str = "float32", *,
+                 threshold: float = 0.6, smoothing: int = 2, suppression_ms: float = 1000.0,
+                 phases: int = 4, num_threads: int = 1):
+        self.dir = Path(model_dir)
+        self.manifest, self.features, self.labels = _read_model_dir(self.dir)
+        f = self.features
+        self.sample_rate, self.hop, self.n_fft = f.sample_rate, f.hop_length, f.n_fft
+        self.window = f.num_frames
+        if not 1 <= phases <= self.window:
+            raise ConfigError(f"phases must be in 1..{self.window}, got {phases}")
+        if not 0.0 < threshold <= 1.0 or smoothing < 1 or suppression_ms < 0:
+            raise ConfigError("need 0 < threshold <= 1, smoothing >= 1 and suppression_ms >= 0;"
+                              f" got {threshold}, {smoothing}, {suppression_ms}")
+        self.threshold, self.smoothing, self.phases = threshold, smoothing, phases
+        self.suppression = suppression_ms / 1000.0
+        for name in ("frontend.tflite", f"stream_{variant}.tflite"):
+            if not self.manifest.has(name):
+                have = sorted(n for n in self.manifest.files if n.endswith(".tflite"))
+                raise ExportError(f"{self.dir / name}: missing; this directory has {have}"
+                                  + (" (features with deltas or center=True have no "
+                                     "streaming model)" if f.deltas or f.center else ""))
+        self.frontend = FrameFrontend(self.manifest.verify("frontend.tflite"), f, num_threads)
+        self.step = StreamStep(self.manifest.verify(f"stream_{variant}.tflite"), f.n_mfcc,
+                               len(self.labels), num_threads)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: the next sample is time 0."""
+        self._buf = np.zeros(0, np.float32)
+        self._odd = b""
+        self._frame = 0  # index of the next MFCC frame
+        self._states = [None] * self.phases
+        self._recent: list[tuple[np.ndarray, float]] = []  # (probabilities, centre)
+        self._pending = None  # the current run of windows over the threshold
+        self._last: dict[str, float] = {}
+        self.last_window = None  # (centre in s, probabilities) of the latest full window
+
+    def _advance(self, mfcc: np.ndarray) -> list[dict]:
+        """One frame through every phase; returns detections completed by it."""
+        t, T, found = self._frame, self.window, []
+        for k in range(self.phases):
+            offset = k * T // self.phases
+            if t < offset:
+                continue
+            if (t - offset) % T == 0:
+                self._states[k] = self.step.zero_states()
+            probs, self._states[k] = self.step(mfcc, self._states[k])
+            if (t - offset + 1) % T == 0:  # this phase just completed a window
+                start = (t + 1 - T) * self.hop
+                centre = (start + (self.n_fft + (T - 1) * self.hop) / 2) / self.sample_rate
+                found += self._window(probs, centre)
+        self._frame += 1
+        return found
+
+    def _window(self, probs: np.ndarray, centre: float) -> list[dict]:
+        self.last_window = (centre, probs)
+        self._recent = (self._recent + [(probs, centre)])[-self.smoothing:]
+        p = np.mean([r[0] for r in self._recent], axis=0)
+        centre = float(np.mean([r[1] for r in self._recent]))
+        best = int(p.argmax())
+        label, conf = self.labels[best], float(p[best])
+        found = []
+        command = not label.startswith("_") and conf >= self.threshold
+        if self._pending and (not command or label != self._pending["label"]):
+            found += self._emit()
+        if command:
+            run = self._pending or {"label": label, "p": 0.0, "pt": 0.0, "w": 0.0}
+            run["p"] = max(run["p"], conf)
+            run["pt"] += conf * centre
+            run["w"] += conf
+            self._pending = run
+        return found
+
+    def _emit(self) -> list[dict]:
+        """The pending run of windows becomes a detection, timed at the confidence-weighted
+        mean of its window centres (finer than the spacing of the windows)."""
+        run, self._pending = self._pending, None
+        time = run["pt"] / run["w"]
+        if time - self._last.get(run["label"], -np.inf) < self.suppression:
+            return []
+        self._last[run["label"]] = time
+        return [{"time": round(time, 3), "label": run["label"], "p": round(run["p"], 4)}]
+
+    def feed(self, samples: np.ndarray) -> list[dict]:
+        """Add samples; returns the detections (``time`` in s, ``label``, ``p``) so far."""
+        x = np.asarray(samples, np.float32).reshape(-1)
+        if not np.all(np.isfinite(x)):
+            raise AudioError("the audio stream holds NaN or infinite samples")
+        self._buf = np.concatenate([self._buf, x])
+        found = []
+        while len(self._buf) >= self.n_fft:
+            found += self._advance(self.frontend.frame(self._buf[:self.n_fft]))
+            self._buf = self._buf[self.hop:]
+        return found
+
+    def feed_pcm16(self, data: bytes) -> list[dict]:
+        """Add raw signed 16-bit little-endian mono PCM (an odd trailing byte waits for the
+        next call)."""
+        data = self._odd + data
+        self._odd = data[len(data) // 2 * 2:]
+        pcm = np.frombuffer(data[:len(data) // 2 * 2], "<i2")
+        return self.feed(pcm.astype(np.float32) / 32768.0)
+
+    def flush(self) -> list[dict]:
+        """End of stream: report a detection still waiting for its peak."""
+        return self._emit() if self._pending else []
+
+    def listen_file(self, path: str | Path) -> list[dict]:
+        """Every detection in an audio file of any length."""
+        y, sr = read_audio(path)
+        self.reset()
+        return self.feed(resample(y, sr, self.sample_rate)) + self.flush()

@@ -1,0 +1,94 @@
+"""``manifest.json``: what ties an exported model directory together (TF-free).
+
+Every export writes it last: the format and package version, the labels, the feature
+settings, and the sha256 and size of every other file in the directory. The runtime
+verifies it before it trusts anything: a ``labels.txt`` edited by hand, a ``features.json``
+from another model, or a ``.tflite`` swapped or truncated is refused with the file named.
+``export --force`` replaces only a directory that carries such a manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import ExportError
+from ..utils import atomic_write_text, file_sha256
+
+FORMAT = "speechgru-model"
+FORMAT_VERSION = 1
+NAME = "manifest.json"
+
+
+def write_manifest(model_dir: Path, *, labels: list[str], features: dict) -> dict:
+    """Hash every file below ``model_dir`` (but the manifest) and write the manifest."""
+    from .. import __version__
+
+    files = {}
+    for p in sorted(model_dir.rglob("*")):
+        if p.is_file() and p.name != NAME:
+            rel = p.relative_to(model_dir).as_posix()
+            files[rel] = {"sha256": file_sha256(p), "bytes": p.stat().st_size}
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                "package_version": __version__, "labels": list(labels),
+                "features": features, "files": files}
+    atomic_write_text(model_dir / NAME, json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def is_model_dir(path: Path) -> bool:
+    """True when ``path`` is a directory with a manifest this package wrote."""
+    try:
+        data = json.loads((path / NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+class Manifest:
+    """A model directory's manifest, read and checked on load."""
+
+    def __init__(self, model_dir: str | Path):
+        self.dir = Path(model_dir)
+        path = self.dir / NAME
+        if not self.dir.is_dir():
+            raise ExportError(f"{self.dir}: no such model directory")
+        if not path.is_file():
+            raise ExportError(f"{self.dir}: not an exported model directory (no {NAME}); "
+                              "export it again with `speechgru export`")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ExportError(f"{path}: unreadable ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ExportError(f"{path}: not a speechgru model manifest")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ExportError(f"{path}: format version {data.get('format_version')!r}; this "
+                              f"speechgru reads version {FORMAT_VERSION}: export it again")
+        files = data.get("files")
+        if not isinstance(files, dict) or not all(
+                isinstance(v, dict) and isinstance(v.get("sha256"), str)
+                for v in files.values()):
+            raise ExportError(f"{path}: damaged (no file list)")
+        self.data, self.files = data, files
+        self._verified: set[str] = set()
+
+    def verify(self, name: str) -> Path:
+        """The path of ``name`` once its bytes match the manifest (checked once)."""
+        path = self.dir / name
+        if name in self._verified:
+            return path
+        entry = self.files.get(name)
+        if entry is None:
+            have = sorted(self.files)
+            raise ExportError(f"{path}: not part of this model (the manifest lists {have})")
+        if not path.is_file():
+            raise ExportError(f"{path}: missing (listed in {NAME})")
+        if file_sha256(path) != entry["sha256"]:
+            raise ExportError(f"{path}: does not match {NAME} (changed or damaged after "
+                              "export); export the model again")
+        self._verified.add(name)
+        return path
+
+    def has(self, name: str) -> bool:
+        return name in self.files

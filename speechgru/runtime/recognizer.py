@@ -1,0 +1,104 @@
+"""TF-free inference: numpy, soundfile and ai_edge_litert only (no TensorFlow, no librosa).
+
+``Recognizer(model_dir)`` loads an exported model directory (``speechgru export``), checks
+its ``features.json`` and ``labels.txt`` against the model's input and output, and
+predicts labels for audio files with the raw-audio ``wave_*.tflite`` model (the MFCC is
+computed inside the model) or for MFCC frames with the other variants.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import load_clip
+from ..config import FeatureConfig, read_labels
+from ..errors import ConfigError, ExportError
+from .manifest import Manifest
+from .tflite import FrameFrontend, _open, dequantize, quantize
+
+
+def read_clip(path: str | Path, sample_rate: int, num_samples: int) -> np.ndarray:
+    """Read, validate, mix to mono, resample and fit to ``num_samples``: exactly as in
+    training (``speechgru.audio.load_clip``; soxr, no librosa)."""
+    return load_clip(path, sample_rate=sample_rate, num_samples=num_samples)
+
+
+def _read_model_dir(model_dir: Path) -> tuple[Manifest, FeatureConfig, list[str]]:
+    """The verified manifest, ``features.json`` (validated as a :class:`FeatureConfig`) and
+    ``labels.txt`` of an exported model directory; each file must match the manifest."""
+    manifest = Manifest(model_dir)
+    try:
+        features = FeatureConfig.load(manifest.verify("features.json"))
+    except ConfigError as exc:
+        raise ExportError(str(exc)) from None
+    labels = read_labels(manifest.verify("labels.txt"), error=ExportError)
+    if labels != manifest.data.get("labels"):
+        raise ExportError(f"{model_dir / 'labels.txt'}: differs from the labels in "
+                          "manifest.json; export the model again")
+    return manifest, features, labels
+
+
+class Recognizer:
+    """An exported model directory, ready to predict."""
+
+    def __init__(self, model_dir: str | Path, variant: str = "float32", num_threads: int = 1):
+
+        self.dir = Path(model_dir)
+        self.manifest, self.features, self.labels = _read_model_dir(self.dir)
+        self.sample_rate = self.features.sample_rate
+        self.num_samples = self.features.clip_samples
+        self.wave = self.manifest.has(f"wave_{variant}.tflite")
+        self._frontend = None
+        name = f"wave_{variant}.tflite" if self.wave else f"{variant}.tflite"
+        have = sorted(n for n in self.manifest.files if n.endswith(".tflite"))
+        if not self.manifest.has(name):
+            raise ExportError(f"{self.dir / name}: no such model variant; this directory has "
+                              f"{have}")
+        path = self.manifest.verify(name)
+        self.interpreter = _open(path, num_threads, "missing")
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        shape = tuple(self.input["shape"])
+        f = self.features
+        expected = (1, self.num_samples) if self.wave else (1, f.num_frames, f.num_features)
+        if shape != expected:
+            raise ExportError(f"{path}: input shape {shape} does not match features.json "
+                              f"(expects {expected}); the model and its settings differ")
+        if int(self.output["shape"][-1]) != len(self.labels):
+            raise ExportError(f"{path}: {self.output['shape'][-1]} outputs but labels.txt "
+                              f"has {len(self.labels)} labels")
+
+    def _verified(self, name: str) -> Path:
+        if not self.manifest.has(name):
+            raise ExportError(f"{self.dir / name}: missing (export the model again with this "
+                              "version)")
+        return self.manifest.verify(name)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """One input (PCM samples for wave models, MFCC frames otherwise) → probabilities."""
+        v = quantize(np.asarray(x, np.float32)[None], self.input)
+        self.interpreter.set_tensor(self.input["index"], v)
+        self.interpreter.invoke()
+        return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)[0]
+
+    def predict_file(self, path: str | Path, top_k: int = 3) -> dict:
+        """Label one audio file: the ``wave_*`` model takes the samples; the MFCC-input
+        variants (``int8``, ``dynamic``, ...) get the MFCC from ``frontend.tflite``."""
+        pcm = read_clip(path, self.sample_rate, self.num_samples)
+        if self.wave:
+            p = self.probabilities(pcm)
+        else:
+            if self._frontend is None:
+                f = self.features
+                if f.deltas or f.center:
+                    raise ExportError(f"{self.dir}: features with deltas or center=True have no "
+                                      "TFLite front end; compute the MFCC frames yourself and "
+                                      "call probabilities()")
+                self._frontend = FrameFrontend(self._verified("frontend.tflite"), f)
+            p = self.probabilities(self._frontend.clip(pcm))
+        order = np.argsort(p)[::-1][:top_k]
+        return {"file": str(path), "label": self.labels[order[0]],
+                "confidence": float(p[order[0]]),
+                "top": [{"label": self.labels[i], "p": float(p[i])} for i in order]}

@@ -1,0 +1,102 @@
+"""LiteRT interpreters as the runtime drives them: (de)quantization of int8 tensors,
+opening a model file with a named error, the per-frame front end and the stream step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..config import FeatureConfig
+from ..errors import ExportError
+from ..features.maths import frame_count
+
+
+def quantize(v: np.ndarray, detail: dict) -> np.ndarray:
+    """A float array → the input tensor's type (int8 inputs use their scale and zero)."""
+    if detail["dtype"] != np.int8:
+        return np.asarray(v).astype(detail["dtype"])
+    scale, zero = detail["quantization"]
+    return np.clip(np.round(v / scale + zero), -128, 127).astype(np.int8)
+
+
+def dequantize(v: np.ndarray, detail: dict) -> np.ndarray:
+    """An output tensor → float (int8 outputs use their scale and zero)."""
+    if detail["dtype"] != np.int8:
+        return v
+    scale, zero = detail["quantization"]
+    return (v.astype(np.float32) - zero) * scale
+
+
+def _open(path: Path, num_threads: int, missing: str):
+    """An allocated interpreter for ``path``, or an :class:`ExportError` naming the file."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    if not path.is_file():
+        raise ExportError(f"{path}: {missing}")
+    try:
+        it = Interpreter(model_path=str(path), num_threads=num_threads)
+        it.allocate_tensors()
+    except (RuntimeError, ValueError) as exc:
+        raise ExportError(f"{path}: not a valid TFLite model ({exc})") from None
+    return it
+
+
+class FrameFrontend:
+    """``frontend.tflite``: the training MFCC of one frame of PCM at a time (TF-free)."""
+
+    def __init__(self, path: Path, features: FeatureConfig, num_threads: int = 1):
+        self.interpreter = _open(path, num_threads,
+                                 "missing (export the model again with this version)")
+        self._in = self.interpreter.get_input_details()[0]
+        self._out = self.interpreter.get_output_details()[0]
+        n_fft, n_mfcc = features.n_fft, features.n_mfcc
+        if tuple(self._in["shape"]) != (1, n_fft) or int(self._out["shape"][-1]) != n_mfcc:
+            raise ExportError(f"{path}: does not match features.json (n_fft {n_fft}, "
+                              f"n_mfcc {n_mfcc})")
+        self.n_fft, self.hop = n_fft, features.hop_length
+
+    def frame(self, chunk: np.ndarray) -> np.ndarray:
+        """MFCC row ``(1, n_mfcc)`` of ``n_fft`` samples."""
+        self.interpreter.set_tensor(self._in["index"], chunk[None].astype(np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._out["index"]).reshape(1, -1)
+
+    def clip(self, pcm: np.ndarray) -> np.ndarray:
+        """MFCC frames ``(frames, n_mfcc)`` of a clip (``center=False``, as in training)."""
+        frames = frame_count(len(pcm), self.n_fft, self.hop)
+        return np.concatenate([self.frame(pcm[t * self.hop:t * self.hop + self.n_fft])
+                               for t in range(frames)])
+
+
+class StreamStep:
+    """``stream_*.tflite``: one GRU step, ``(frame, states) -> (probabilities, states)``,
+    with the states kept by the caller (float arrays; int8 models are (de)quantized here).
+    """
+
+    def __init__(self, path: Path, n_mfcc: int, num_labels: int | None = None,
+                 num_threads: int = 1):
+        have = sorted(q.name for q in path.parent.glob("*.tflite"))
+        it = _open(path, num_threads, f"missing; this directory has {have}")
+        try:
+            self.runner = it.get_signature_runner()
+        except ValueError as exc:
+            raise ExportError(f"{path}: not a streaming model ({exc})") from None
+        self._ins, self._outs = self.runner.get_input_details(), self.runner.get_output_details()
+        if tuple(self._ins.get("frame", {}).get("shape", ())) != (1, n_mfcc) or \
+                "probabilities" not in self._outs:
+            raise ExportError(f"{path}: not a streaming model for {n_mfcc} MFCCs per frame "
+                              "(features.json and the model differ)")
+        if num_labels is not None and int(self._outs["probabilities"]["shape"][-1]) != num_labels:
+            raise ExportError(f"{path}: output size differs from labels.txt")
+        self.state_names = sorted(k for k in self._ins if k.startswith("state_"))
+
+    def zero_states(self) -> dict[str, np.ndarray]:
+        return {k: np.zeros(self._ins[k]["shape"], np.float32) for k in self.state_names}
+
+    def __call__(self, frame: np.ndarray, states: dict) -> tuple[np.ndarray, dict]:
+        """``frame`` (1, n_mfcc) → probabilities (labels,) and the new states."""
+        feed = {"frame": frame, **states}
+        y = self.runner(**{n: quantize(v, self._ins[n]) for n, v in feed.items()})
+        return (dequantize(y["probabilities"], self._outs["probabilities"])[0],
+                {n: dequantize(y[n], self._outs[n]) for n in self.state_names})

@@ -1,0 +1,475 @@
+"""Training: cached MFCCs → balanced, augmented epochs → the stacked-GRU model → a run dir.
+
+The run directory and its files are :class:`speechgru.training.run_dir.RunDir`'s; the split is
+decided here once (:func:`plan_splits`) and saved there.
+
+Everything random is derived from (seed, epoch, batch), and the state is saved at the end
+of every epoch, so a run killed at any moment and restarted with ``resume=True`` continues
+from its last finished epoch and ends as the run that was never killed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import SILENCE, UNKNOWN, FeatureConfig, ModelConfig, RunConfig, TrainConfig
+from ..data.cache import extract_features
+from ..data.layouts import SPLITS, Clip, Dataset, scan_dataset
+from ..errors import ConfigError, DataError
+from ..utils import atomic_write_text
+from .run_dir import RunDir
+
+
+@dataclass
+class Prepared:
+    labels: list[str]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    noise: np.ndarray  # MFCC of background-noise clips (train split)
+    train_clips: list[Clip]
+    val_clips: list[Clip]
+    bad: list[tuple[str, str]]
+
+
+def _generated_noise(features: FeatureConfig, count: int, seed: int) -> np.ndarray:
+    """MFCCs of coloured-noise clips, for datasets without background noise."""
+    from ..features.librosa import mfcc
+    from ..synth import colored_noise
+
+    rng = np.random.default_rng([seed, 7])
+    out = []
+    for i in range(count):
+        color = ("white", "pink", "brown", "hum")[i % 4]
+        y = colored_noise(features.clip_samples, rng, color) * float(10 ** rng.uniform(-3, -1))
+        out.append(mfcc(y, features))
+    return np.stack(out)
+
+
+def plan_splits(data_dirs: list[str | Path], config: RunConfig
+                ) -> tuple[dict[str, list[Clip]], list[tuple[str, str]]]:
+    """Scan every source and split it (by speaker): the run's ``splits.json`` is this,
+    decided once. Returns ``({split: clips}, bad files)``."""
+    if not data_dirs:
+        raise DataError("no --data given: name at least one dataset folder")
+    tc, fc = config.train, config.features
+    splits: dict[str, list[Clip]] = {s: [] for s in SPLITS}
+    bad: list[tuple[str, str]] = []
+    for d in data_dirs:
+        ds: Dataset = scan_dataset(d, words=tc.words, validation_percent=tc.validation_percent,
+                                   testing_percent=tc.testing_percent,
+                                   clip_seconds=fc.clip_seconds)
+        bad.extend(ds.bad)
+        for s in SPLITS:
+            splits[s] += ds.select(s)
+    if not splits["train"]:
+        raise DataError(f"no training clips in {', '.join(map(str, data_dirs))}")
+    present = {c.label for c in splits["train"]}
+    missing = [w for w in tc.words if w not in present]
+    if missing:
+        raise DataError(f"no training clips for the word(s) {missing} in "
+                        f"{', '.join(map(str, data_dirs))}; check --words or the dataset")
+    return splits, bad
+
+
+def prepare(splits: dict[str, list[Clip]], config: RunConfig, *,
+            cache_dir: str | Path | None, progress: bool = True) -> Prepared:
+    """Extract (cached) features of the train and validation clips of a run."""
+    tc, fc = config.train, config.features
+    labels = [SILENCE, UNKNOWN, *tc.words]
+    tr = extract_features(splits["train"], fc, cache_dir=cache_dir, progress=progress)
+    va = extract_features(splits["validation"], fc, cache_dir=cache_dir, progress=progress)
+    bad = tr.bad + va.bad
+    if len(tr.clips) == 0:
+        raise DataError("no training clip could be read; run `speechgru check-data`")
+    if len(va.clips) == 0:
+        raise DataError("the validation split is empty: give more speakers or raise "
+                        "validation_percent")
+    noise_idx = [i for i, c in enumerate(tr.clips) if c.label == SILENCE]
+    noise = tr.x[noise_idx] if noise_idx else _generated_noise(fc, 32, tc.seed)
+    x_train, y_train = tr.x, tr.labels(labels)
+    if not noise_idx:  # no silence in the data: generated noise clips are the silence class
+        x_train = np.concatenate([x_train, noise])
+        y_train = np.concatenate([y_train, np.full(len(noise), 0, np.int32)])
+    return Prepared(labels, x_train, y_train, va.x, va.labels(labels), noise, tr.clips,
+                    va.clips, bad)
+
+
+def _save_calibration(run: RunDir, prep: Prepared, config: RunConfig, count: int = 200) -> None:
+    """A few validation clips (PCM and features) and training features: export's parity
+    check and int8 calibration, so export needs only the run directory."""
+    from ..audio import load_clip
+
+    F = config.features
+    rng = np.random.default_rng(0)
+    vi = np.sort(rng.permutation(len(prep.val_clips))[:count])
+    ti = np.sort(rng.permutation(len(prep.train_clips))[:count])
+    pcm = np.stack([load_clip(prep.val_clips[i].path, sample_rate=F.sample_rate,
+                              num_samples=F.clip_samples, offset=prep.val_clips[i].offset,
+                              duration=prep.val_clips[i].duration) for i in vi])
+    run.save_calibration(val_pcm=pcm.astype(np.float32),
+                         val_x=prep.x_val[vi].astype(np.float32),
+                         val_y=prep.y_val[vi].astype(np.int32),
+                         train_x=prep.x_train[ti].astype(np.float32))
+
+
+def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: int) -> np.ndarray:
+    """The training examples of one epoch: every command clip, and unknown / silence clips
+    sampled to the configured ratios of the mean command count; shuffled; a pure function
+    of (seed, epoch)."""
+    tc = config.train
+    rng = np.random.default_rng([tc.seed, epoch])
+    sil, unk = labels.index(SILENCE), labels.index(UNKNOWN)
+    cmd = np.flatnonzero((y != sil) & (y != unk))
+    counts = np.bincount(y[cmd], minlength=len(labels))
+    mean_cmd = counts[counts > 0].mean() if len(cmd) else 1.0
+    parts = [cmd]
+    for cls, ratio in ((sil, tc.silence_ratio), (unk, tc.unknown_ratio)):
+        pool = np.flatnonzero(y == cls)
+        want = int(round(ratio * mean_cmd))
+        if len(pool) and want:
+            parts.append(rng.choice(pool, size=want, replace=want > len(pool)))
+    idx = np.concatenate(parts)
+    rng.shuffle(idx)
+    return idx
+
+
+def _one_hot(y, n):
+    return np.eye(n, dtype=np.float32)[y]
+
+
+def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: int):
+    import tensorflow as tf
+
+    from .augment import make_augmenter
+
+    tc, n = config.train, len(prep.labels)
+    bs = tc.batch_size
+    augment = make_augmenter(config.features, tc, prep.noise) if tc.augment else None
+
+    def gen():
+        for epoch in range(start_epoch, tc.epochs):
+            idx = epoch_indices(prep.y_train, prep.labels, config, epoch)
+            for b in range(steps):
+                sel = idx[(b * bs) % len(idx):][:bs]
+                if len(sel) < bs:  # wrap: every batch is full
+                    sel = np.concatenate([sel, idx[:bs - len(sel)]])
+                yield (prep.x_train[sel], _one_hot(prep.y_train[sel], n),
+                       np.array([tc.seed, epoch * 100003 + b], np.int64))
+
+    F = config.features
+    spec = (tf.TensorSpec((bs, F.num_frames, F.num_features), tf.float32),
+            tf.TensorSpec((bs, n), tf.float32), tf.TensorSpec((2,), tf.int64))
+    ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
+    if augment is not None:
+        ds = ds.map(augment, num_parallel_calls=2, deterministic=True)
+    else:
+        ds = ds.map(lambda x, y, s: (x, y))
+    # every worker of a multi-worker run makes the same global batches and keeps its share
+    # of each (tf.distribute rebatches, then shards by element), so a step sees exactly the
+    # batch that single-process training sees
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(4)
+
+
+def balanced_accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    """Mean per-class recall over the classes present in ``y``: a validation set full of
+    ``_unknown_`` clips cannot reward a model that predicts only ``_unknown_``."""
+    pred = probs.argmax(1)
+    return float(np.mean([(pred[y == c] == c).mean() for c in np.unique(y)]))
+
+
+def validation_logs(model, x_val: np.ndarray, y_val: np.ndarray, num_labels: int,
+                    label_smoothing: float) -> dict:
+    """``val_loss`` (label-smoothed cross-entropy, as in training), ``val_accuracy`` and
+    ``val_balanced_accuracy`` from one pass over the validation set. A direct call, not
+    ``model.predict``: predict on NumPy fails inside a multi-worker run (Keras' generator
+    adapter meets tf.distribute's PerReplica values)."""
+    probs = np.concatenate([np.asarray(model(x_val[i:i + 256], training=False))
+                            for i in range(0, len(x_val), 256)])
+    target = _one_hot(y_val, num_labels) * (1 - label_smoothing) + label_smoothing / num_labels
+    loss = -(target * np.log(np.clip(probs, 1e-7, 1.0))).sum(axis=1).mean()
+    return {"val_loss": float(loss), "val_accuracy": float((probs.argmax(1) == y_val).mean()),
+            "val_balanced_accuracy": balanced_accuracy(probs, y_val)}
+
+
+def _make_callback(run_dir: Path, config: RunConfig, state: dict, prep: Prepared):
+    import keras
+
+    class RunState(keras.callbacks.Callback):
+        """Validation, best checkpoint (by class-balanced validation accuracy), early
+        stopping, history and resumable state, per epoch. It adds the validation metrics to
+        the epoch's logs, so the callbacks after it (TensorBoard, the progress bar) see
+        them."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            # dropout randomness as a function of (seed, epoch): the state of Keras' seed
+            # generators is not saved in .keras files, so a resumed run would differ
+            for i, gen in enumerate(_seed_generators(self.model)):
+                gen.state.assign(np.array([state["seed"] + i, epoch], dtype=gen.state.dtype))
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs if logs is not None else {}
+            logs.update(validation_logs(self.model, prep.x_val, prep.y_val, len(prep.labels),
+                                        config.train.label_smoothing))
+            lr = self.model.optimizer.learning_rate
+            row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
+                   "learning_rate": float(np.asarray(lr)),
+                   "seconds": round(time.perf_counter() - self.started, 3)}
+            state["history"].append(row)
+            val = row["val_balanced_accuracy"]
+            if val > state["best"]:
+                state["best"], state["best_epoch"], state["wait"] = val, epoch + 1, 0
+                _save_model(self.model, run_dir / "best.keras")
+            else:
+                state["wait"] += 1
+            _write_history(run_dir / "history.csv", state["history"])
+            _save_model(self.model, run_dir / "last.keras")
+            state["epoch"] = epoch + 1
+            RunDir(run_dir).save_state(state)
+            if state["wait"] >= config.train.patience:
+                self.model.stop_training = True
+                state["stopped_early"] = True
+                RunDir(run_dir).save_state(state)
+
+    return RunState()
+
+
+def _seed_generators(model) -> list:
+    import keras
+
+    gens = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        for value in vars(layer).values():
+            if isinstance(value, keras.random.SeedGenerator):
+                gens.append(value)
+    return gens
+
+
+def _save_model(model, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _write_history(path: Path, rows: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _compile(model, config: RunConfig, steps_per_epoch: int):
+    import keras
+
+    tc = config.train
+    total = max(1, tc.epochs * steps_per_epoch)
+    warm = min(total - 1, tc.warmup_epochs * steps_per_epoch)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=tc.learning_rate / 10 if warm else tc.learning_rate,
+        decay_steps=max(1, total - warm), alpha=tc.min_learning_rate / tc.learning_rate,
+        warmup_target=tc.learning_rate if warm else None, warmup_steps=warm)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=tc.weight_decay,
+                                         clipnorm=5.0),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=tc.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+
+
+def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
+          config: RunConfig | None = None, *, resume: bool = False,
+          resume_epochs: int | None = None, cache_dir: str | Path | None = ".cache/features",
+          verbose: int | str = "auto", strategy: str = "default") -> dict:
+    """Train a model and fill ``run_dir``; returns the validation metrics of the best model.
+
+    The split is decided here, once, and saved in the run (``splits.json``).
+    ``resume=True`` continues a run from its last finished epoch with its own config and
+    splits (``data_dirs`` are not needed); ``resume_epochs`` must then equal the run's
+    epochs (its learning-rate schedule is fixed by them). Without ``resume``, a run
+    directory that already holds a run is an error: nothing already done is overwritten.
+    """
+    import keras
+    import tensorflow as tf
+
+    from ..models import Mode, build_model, check_keras_file
+    from .distribute import fit_multiworker, get_strategy
+
+    run = RunDir(run_dir)
+    run_dir = run.path
+    bad: list[tuple[str, str]] = []
+    if resume:
+        if not run.exists():
+            raise ConfigError(f"{run_dir}: nothing to resume (no config.json); "
+                              "start the run without --resume")
+        config = run.config()
+        if resume_epochs is not None and resume_epochs != config.train.epochs:
+            raise ConfigError(
+                f"--epochs {resume_epochs}: the run in {run_dir} was planned for "
+                f"{config.train.epochs} epochs and its cosine learning-rate schedule ends "
+                "there, so a resumed run cannot change it; start a new run with --epochs "
+                f"{resume_epochs} (or resume without --epochs)")
+        if (run_dir / "state.json").exists():  # read what resume needs before the work
+            run.state()
+            check_keras_file(run / "last.keras")
+        splits = {s: run.split(s) for s in ("train", "validation")}
+    else:
+        if run.exists():
+            raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it "
+                              "or choose another --out")
+        config = config or RunConfig(FeatureConfig(), ModelConfig(), TrainConfig())
+        splits, bad = plan_splits(data_dirs or [], config)
+    keras.utils.set_random_seed(config.train.seed)
+    tf.config.experimental.enable_op_determinism()
+    prep = prepare(splits, config, cache_dir=cache_dir, progress=verbose != 0)
+    tc = config.train
+    n_epoch = len(epoch_indices(prep.y_train, prep.labels, config, 0))
+    if tc.batch_size > n_epoch:
+        raise ConfigError(f"batch_size = {tc.batch_size} is larger than the {n_epoch} training "
+                          "examples of an epoch; lower batch_size or add data")
+    steps = int(np.ceil(n_epoch / tc.batch_size))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        run.save_splits(splits)
+        _save_calibration(run, prep, config)
+        atomic_write_text(run_dir / "labels.txt", "\n".join(prep.labels) + "\n")
+        atomic_write_text(run_dir / "data.json", json.dumps(
+            {"sources": [str(Path(d).absolute()) for d in data_dirs],
+             "train_clips": len(prep.train_clips), "validation_clips": len(prep.val_clips),
+             "bad_files": [{"file": f, "reason": r} for f, r in bad + prep.bad]}, indent=1))
+        config.save(run.config_path)  # last: a run exists once its config does
+    elif run.labels() != prep.labels:
+        raise ConfigError(f"{run_dir}/labels.txt does not match the labels of the data")
+    state = {"seed": tc.seed, "epoch": 0, "best": -1.0, "best_epoch": 0, "wait": 0, "history": [],
+             "stopped_early": False}
+    resumed = resume and (run_dir / "state.json").exists()
+    if resumed:
+        state = run.state()
+    dist = get_strategy(strategy)
+    with dist.scope():
+        if resumed:
+            model = run.load_model("last")
+        else:
+            F = config.features
+            model = build_model(config.model, Mode.TRAINING, num_frames=F.num_frames,
+                                num_features=F.num_features, num_classes=len(prep.labels),
+                                mean=prep.x_train.mean(axis=(0, 1)),
+                                variance=prep.x_train.var(axis=(0, 1)) + 1e-6)
+            _compile(model, config, steps)
+    start = state["epoch"]
+    if start < tc.epochs and not state.get("stopped_early"):
+        run_state = _make_callback(run_dir, config, state, prep)  # validates, once per epoch
+        if verbose == "auto":
+            verbose = 1 if sys.stdout.isatty() else 2
+        if strategy == "multiworker":
+            fit_multiworker(model, dist, _train_dataset(prep, config, start, steps),
+                            epochs=tc.epochs, initial_epoch=start, steps=steps,
+                            global_batch=tc.batch_size, label_smoothing=tc.label_smoothing,
+                            callbacks=[run_state], verbose=verbose)
+        else:
+            tensorboard = keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False,
+                                                      profile_batch=0)
+            model.fit(_train_dataset(prep, config, start, steps), epochs=tc.epochs,
+                      initial_epoch=start, steps_per_epoch=steps,
+                      callbacks=[run_state, tensorboard], verbose=verbose, shuffle=False)
+        _check_finite(model, run_dir)
+    return finish(run, prep)
+
+
+def _check_finite(model, run_dir: Path) -> None:
+    """A model whose weights went NaN/Inf is an error, not a finished run."""
+    for w in model.weights:
+        if not np.all(np.isfinite(np.asarray(w))):
+            raise ConfigError(f"{run_dir}: training diverged ({w.path} is not finite); lower "
+                              "learning_rate or weight_decay in the config")
+
+
+def finish(run: RunDir, prep: Prepared) -> dict:
+    """Validation metrics, curves and confusion of the best model."""
+    from ..plots import plot_confusion, plot_curves
+    from .evaluate import metrics
+
+    run.require("best.keras")
+    best = run.load_model("best")
+    probs = best.predict(prep.x_val, batch_size=256, verbose=0)
+    m = metrics(probs, prep.y_val, prep.labels)
+    state = run.state()
+    m["best_epoch"] = state["best_epoch"]
+    m["epochs_run"] = state["epoch"]
+    atomic_write_text(run / "metrics.json", json.dumps(m, indent=1))
+    plot_curves(state["history"], run / "curves.png")
+    plot_confusion(np.array(m["confusion"]), prep.labels, run / "confusion.png",
+                   title=f"validation, accuracy {m['accuracy']:.3f}")
+    return m
+
+
+def load_run(run_dir: str | Path):
+    """``(RunConfig, labels, best model)`` of a finished run (safe-mode load)."""
+    return RunDir(run_dir).load()
+
+
+def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, *,
+                 split: str | None = None, cache_dir: str | Path | None = ".cache/features",
+                 progress: bool = True) -> dict:
+    """Evaluate a run's best model.
+
+    With ``split``: the clips of that split as saved in the run's ``splits.json`` (and,
+    with ``data_dir``, only those inside it); a split is never recomputed. Without:
+    every clip of ``data_dir``.
+    """
+    from ..plots import plot_confusion
+    from .evaluate import metrics
+
+    run = RunDir(run_dir)
+    config, labels, model = run.load()
+    if split is not None:
+        clips = run.split(split)
+        if not clips:
+            raise DataError(f"{run_dir}: the run's {split} split is empty (its "
+                            "validation_percent / testing_percent gave it no speakers)")
+        if data_dir is not None:
+            root = Path(data_dir).absolute()
+            clips = [c for c in clips if c.path.absolute().is_relative_to(root)]
+            if not clips:
+                raise DataError(f"{data_dir}: none of the run's {split} clips are in it (not "
+                                "one of the run's data sources?); drop --split to evaluate "
+                                "every clip of it")
+    elif data_dir is not None:
+        ds = scan_dataset(data_dir, words=config.train.words,
+                          clip_seconds=config.features.clip_seconds)
+        clips = ds.clips
+    else:
+        raise ConfigError("evaluate needs --data DIR, --split SPLIT, or both")
+    clips = [c for c in clips if c.label in labels]
+    if not clips:
+        raise DataError(f"{data_dir or run_dir}: no clips with the run's labels {labels}")
+    feats = extract_features(clips, config.features, cache_dir=cache_dir, progress=progress)
+    if len(feats.clips) == 0:
+        raise DataError(f"{data_dir or run_dir}: no clip could be read ({feats.bad[0][1]})")
+    probs = model.predict(feats.x, batch_size=256, verbose=0)
+    m = metrics(probs, feats.labels(labels), labels)
+    m["data"] = str(data_dir) if data_dir is not None else f"{run_dir} ({split} split)"
+    m["split"] = split
+    m["bad_files"] = [{"file": f, "reason": r} for f, r in feats.bad]
+    name = (Path(data_dir).resolve().name if data_dir is not None else "run") + (
+        f"-{split}" if split else "")
+    out = run / "eval"
+    out.mkdir(exist_ok=True)
+    atomic_write_text(out / f"{name}.json", json.dumps(m, indent=1))
+    plot_confusion(np.array(m["confusion"]), labels, out / f"{name}-confusion.png",
+                   title=f"{name}, accuracy {m['accuracy']:.3f}")
+    m["written"] = [str(out / f"{name}.json"), str(out / f"{name}-confusion.png")]
+    return m

@@ -1,0 +1,98 @@
+"""Recognizer: an exported model directory predicts files without TensorFlow."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import EXPORT_CFG
+
+from speechgru.config import FeatureConfig
+from speechgru.errors import ExportError
+from speechgru.runtime.recognizer import Recognizer
+
+pytestmark = pytest.mark.slow
+# the module's model (small, but trained enough to recognise its training voices) is the
+# session fixture `exported` of conftest.py, shared with the bad-input corpus
+CFG = EXPORT_CFG
+
+
+def test_runtime_predicts_without_importing_tensorflow_or_librosa(exported, synth_dir):
+    root, _ = exported
+    wav = sorted((synth_dir / "yes").glob("*.wav"))[0]
+    code = ("import sys, json; from speechgru.runtime import Recognizer; "
+            f"r = Recognizer({str(root / 'model')!r}).predict_file({str(wav)!r}); "
+            "heavy = [m for m in ('tensorflow', 'librosa', 'keras') if m in sys.modules]; "
+            "print(json.dumps({'r': r, 'heavy': heavy}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip().splitlines()[-1]
+    data = json.loads(out)
+    assert data["heavy"] == []
+    assert data["r"]["label"] in (root / "model" / "labels.txt").read_text().split()
+    assert 0 < data["r"]["confidence"] <= 1
+
+
+def test_runtime_matches_the_keras_model_on_a_file(exported, synth_dir):
+    from speechgru.audio import load_clip
+    from speechgru.features.librosa import mfcc
+    from speechgru.training.train import load_run
+
+    root, _ = exported
+    _, labels, model = load_run(root / "run")
+    wav = sorted((synth_dir / "stop").glob("*.wav"))[0]
+    y = load_clip(wav, sample_rate=16000, num_samples=16000)
+    ref = model.predict(mfcc(y, CFG.features)[None], verbose=0)[0]
+    rec = Recognizer(root / "model")
+    np.testing.assert_allclose(rec.probabilities(y), ref, atol=1e-4)
+
+
+def test_corrupt_truncated_and_mismatched_models_are_refused(exported, tmp_path):
+    from speechgru.runtime.manifest import write_manifest
+
+    root, _ = exported
+    bad = tmp_path / "bad"
+    shutil.copytree(root / "model", bad)
+    labels = (bad / "labels.txt").read_text().split()
+    data = (bad / "wave_float32.tflite").read_bytes()
+    (bad / "wave_float32.tflite").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ExportError, match="wave_float32.tflite: does not match manifest"):
+        Recognizer(bad)
+    (bad / "wave_float32.tflite").write_bytes(data)
+    Recognizer(bad)
+    # two labels swapped by hand: refused, not answered with the wrong word
+    (bad / "labels.txt").write_text("\n".join([labels[0], labels[1], labels[3], labels[2],
+                                               *labels[4:]]) + "\n")
+    with pytest.raises(ExportError, match="labels.txt: does not match manifest"):
+        Recognizer(bad)
+    (bad / "labels.txt").write_text("\n".join(labels) + "\n")
+    # a manifest rewritten to cover the damage: the model's own checks still hold
+    (bad / "wave_float32.tflite").write_bytes(b"not a model at all")
+    write_manifest(bad, labels=labels, features=CFG.features.to_dict())
+    with pytest.raises(ExportError, match="not a valid TFLite model"):
+        Recognizer(bad)
+    (bad / "wave_float32.tflite").write_bytes(data)
+    FeatureConfig(hop_length=160).save(bad / "features.json")
+    write_manifest(bad, labels=labels, features=CFG.features.to_dict())
+    with pytest.raises(ExportError, match="does not match features.json"):
+        Recognizer(bad, variant="int8")
+    (bad / "manifest.json").unlink()
+    with pytest.raises(ExportError, match="no manifest.json"):
+        Recognizer(bad)
+
+
+def test_mfcc_input_variants_predict_files_through_the_frontend_model(exported, synth_dir):
+    root, _ = exported
+    wave = Recognizer(root / "model")
+    f16 = Recognizer(root / "model", variant="float16")
+    assert not f16.wave
+    for wav in sorted((synth_dir / "go").glob("*.wav"))[:3]:
+        a, b = wave.predict_file(wav, top_k=12), f16.predict_file(wav, top_k=12)
+        pa = {t["label"]: t["p"] for t in a["top"]}
+        pb = {t["label"]: t["p"] for t in b["top"]}
+        assert max(abs(pa[k] - pb[k]) for k in pa) <= 5e-3
+    r = Recognizer(root / "model", variant="int8").predict_file(wav)
+    assert r["label"] in wave.labels and 0 < r["confidence"] <= 1
+
+

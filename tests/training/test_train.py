@@ -1,0 +1,191 @@
+"""Training, evaluation and resume-after-kill, on the small synthetic set."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import tone, write
+
+from speechgru.cli import main as cli
+from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
+from speechgru.errors import ConfigError, DataError
+from speechgru.training.train import epoch_indices, train
+
+pytestmark = pytest.mark.slow
+TINY = RunConfig(FeatureConfig(), ModelConfig(units=(16,), dropout=0.1),
+                 TrainConfig(epochs=4, batch_size=32, seed=5, validation_percent=20.0,
+                             testing_percent=0.0))
+
+
+def _config_file(tmp_path, config=TINY) -> Path:
+    p = tmp_path / "cfg.json"
+    config.save(p)
+    return p
+
+
+@pytest.fixture(scope="module")
+def trained(synth_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "run"
+    cache = tmp_path_factory.mktemp("cache")
+    m = train([synth_dir], out, TINY, cache_dir=cache, verbose=0)
+    return out, m, cache
+
+
+def test_run_directory_holds_everything(trained):
+    out, m, _ = trained
+    for name in ("config.json", "labels.txt", "best.keras", "last.keras", "history.csv",
+                 "metrics.json", "curves.png", "confusion.png", "state.json", "logs"):
+        assert (out / name).exists(), name
+    assert RunConfig.load(out / "config.json") == TINY
+    assert (out / "labels.txt").read_text().split()[:3] == ["_silence_", "_unknown_", "yes"]
+    rows = (out / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 and rows[0].startswith("epoch,")
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["accuracy"] == m["accuracy"] and 0 <= m["accuracy"] <= 1
+    assert len(saved["confusion"]) == 12 and saved["false_accept_rate"] is not None
+    model = keras.models.load_model(out / "best.keras", safe_mode=True)
+    assert model.output_shape == (None, 12)
+
+
+def test_training_learns_something(trained, exported):
+    _, m, _ = trained
+    history = json.loads((trained[0] / "state.json").read_text())["history"]
+    assert history[-1]["loss"] < history[0]["loss"]
+    # the fixture model (trained ~20 s) on its validation speakers, class-balanced: a
+    # constant predictor scores 1/12 whatever the class it picks (test_evaluate.py)
+    root, _ = exported
+    saved = json.loads((root / "run" / "metrics.json").read_text())
+    recalls = [v["recall"] for v in saved["per_class"].values() if v["recall"] is not None]
+    assert len(recalls) == 12 and np.mean(recalls) >= 0.3
+
+
+def test_existing_run_is_not_overwritten(trained, synth_dir):
+    out, _, cache = trained
+    before = (out / "best.keras").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train([synth_dir], out, TINY, cache_dir=cache, verbose=0)
+    assert (out / "best.keras").read_bytes() == before
+
+
+def test_evaluate_on_the_three_layouts(trained, synth_dir, tmp_path, capsys):
+    out, _, cache = trained
+    assert cli(["evaluate", str(out), "--data", str(synth_dir), "--json",
+                "--cache-dir", str(cache)]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["clips"] > 100 and set(m["per_class"]) == set(m["labels"])
+    # sc12 layout holding only some labels
+    write(tmp_path / "sc12" / "yes" / "ab12_nohash_0.wav", tone())
+    write(tmp_path / "sc12" / "_unknown_" / "bird_ab12_nohash_0.wav", tone(freq=300))
+    write(tmp_path / "sc12" / "_silence_" / "1.wav", tone(amp=0.001))
+    assert cli(["evaluate", str(out), "--data", str(tmp_path / "sc12"), "--json",
+                "--cache-dir", str(cache)]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["clips"] == 3 and m["per_class"]["no"]["support"] == 0
+    # flat layout, 8 kHz files named {label}_{speaker}_{index}
+    for w in ("yes", "stop"):
+        write(tmp_path / "flat" / f"{w}_bob_0.wav", tone(sr=8000), sr=8000)
+    assert cli(["evaluate", str(out), "--data", str(tmp_path / "flat"), "--json",
+                "--cache-dir", str(cache)]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["clips"] == 2 and (out / "eval" / "flat.json").exists()
+
+
+def test_bad_config_and_data_errors(synth_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"model": {"units": [16], "pooling": "max"}}))
+    assert cli(["train", "--data", str(synth_dir), "--out", str(tmp_path / "r"),
+                "--config", str(bad)]) == 2
+    assert "pooling" in capsys.readouterr().err
+    bad.write_text(json.dumps({"trian": {}}))
+    assert cli(["train", "--data", str(synth_dir), "--out", str(tmp_path / "r"),
+                "--config", str(bad)]) == 2
+    assert "trian" in capsys.readouterr().err
+    cfg = RunConfig(TINY.features, TINY.model,
+                    TrainConfig(epochs=1, words=("yes", "banana")))
+    with pytest.raises(DataError, match="banana"):
+        train([synth_dir], tmp_path / "r2", cfg, cache_dir=None, verbose=0)
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train([synth_dir], tmp_path / "r3", resume=True, verbose=0)
+    with pytest.raises(DataError, match="not a directory"):
+        train([tmp_path / "nope"], tmp_path / "r4", TINY, verbose=0)
+
+
+def test_epochs_are_balanced_and_a_function_of_seed_and_epoch():
+    labels = ["_silence_", "_unknown_", "yes", "no"]
+    y = np.array([0] * 5 + [1] * 100 + [2] * 20 + [3] * 20)
+    a = epoch_indices(y, labels, TINY, 3)
+    np.testing.assert_array_equal(a, epoch_indices(y, labels, TINY, 3))
+    assert not np.array_equal(a, epoch_indices(y, labels, TINY, 4))
+    counts = np.bincount(y[a], minlength=4)
+    assert counts[2] == counts[3] == 20
+    assert counts[0] == round(TINY.train.silence_ratio * 20)
+    assert counts[1] == round(TINY.train.unknown_ratio * 20)
+
+
+def test_resume_after_sigkill_ends_as_an_uninterrupted_run(synth_dir, trained, tmp_path):
+    _, _, cache = trained
+    cfg = _config_file(tmp_path)
+    base = [sys.executable, "-m", "speechgru", "train", "--data", str(synth_dir),
+            "--config", str(cfg), "--cache-dir", str(cache)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(base + ["--out", str(killed)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    state = killed / "state.json"
+    while time.time() < deadline:
+        if state.exists() and json.loads(state.read_text())["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(state.read_text())["epoch"]
+    assert 2 <= done < 4, "the run must be killed mid-way for this test to mean anything"
+    subprocess.run(base + ["--out", str(killed), "--resume"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    whole = tmp_path / "whole"
+    subprocess.run(base + ["--out", str(whole)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    a = keras.models.load_model(killed / "last.keras", safe_mode=True)
+    b = keras.models.load_model(whole / "last.keras", safe_mode=True)
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_allclose(wa, wb, atol=1e-5)
+    ha = (killed / "history.csv").read_text().splitlines()
+    hb = (whole / "history.csv").read_text().splitlines()
+    assert len(ha) == len(hb) == 5
+
+
+def test_the_split_is_saved_once_disjoint_and_used_by_evaluate(trained, capsys):
+    from speechgru.training.run_dir import RunDir
+
+    out, m, cache = trained
+    splits = RunDir(out).splits()
+    paths = {s: {(str(c.path), c.offset) for c in clips} for s, clips in splits.items()}
+    speakers = {s: {c.speaker for c in clips} for s, clips in splits.items()}
+    names = list(splits)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not paths[a] & paths[b], (a, b)  # disjoint by clip
+            assert not speakers[a] & speakers[b], (a, b)  # and by speaker
+    # testing_percent=0: no speaker is in test, only the last tenth of each noise file
+    assert len(splits["validation"]) > 0
+    assert {c.label for c in splits["test"]} <= {"_silence_"}
+    assert all(c.path.is_absolute() for c in splits["train"])
+    rows = json.loads((out / "splits.json").read_text())["validation"]
+    assert all(len(r["sha256"]) == 64 for r in rows)
+    # evaluate --split validation scores exactly the saved validation clips: the metrics of
+    # training's own validation pass
+    assert cli(["evaluate", str(out), "--split", "validation", "--json",
+                "--cache-dir", str(cache)]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["clips"] == len(splits["validation"]) and ev["accuracy"] == m["accuracy"]
+    assert cli(["evaluate", str(out), "--split", "test", "--json",
+                "--cache-dir", str(cache)]) == 0
+    assert json.loads(capsys.readouterr().out)["clips"] == len(splits["test"])
