@@ -6,8 +6,10 @@
    used to pick the epoch) and ``--validation`` % in its validation split; score the run's
    saved test split (``evaluate --split test``): 12-label top-1, command recall, the share
    of ``_unknown_`` clips taken for a command, and on FSDD's 3,000 spoken digits (real speech,
-   all non-commands here) the share taken for a command at thresholds 0 / 0.6 / 0.8.
-   Prints each seed and the mean and spread over seeds.
+   all non-commands here) the share taken for a command at thresholds 0 / 0.6 / 0.8 and at
+   the run's operating point; then the live figures (``speechgru evaluate-stream RUN
+   --split test``: the test clips end to end over the half's background noise, through the
+   streaming model as ``listen`` runs it). Prints each seed and the mean and spread.
 2. ``--fsdd``: FSDD (6 speakers, digits): leave one speaker out, train on the other five
    (one of them for validation), test on the one left out; the mean and the worst speaker.
 
@@ -51,12 +53,26 @@ def speech_commands_seed(args, seed: int) -> dict:
     print(f"Speech Commands, seed {seed}, the run's test split (speakers never heard):")
     print(format_report(m))
     digits = evaluate_run(run, SHARED / "fsdd", cache_dir=args.cache, progress=False)
-    row = {"seed": seed, "accuracy": m["accuracy"], "command_recall": m["command_recall"],
-           "unknown_accepted": m["false_accept_rate"], "clips": m["clips"],
+    curve = m["rejection_curve"]
+    row = {"seed": seed, "accuracy": m["top1"], "clips": m["clips"],
+           "operating_point": m["threshold"],
+           "command_recall": _at(curve, 0.0, "command_recall"),
+           "unknown_accepted": _at(curve, 0.0, "false_accept_rate"),
+           "op_command_recall": m["command_recall"],
+           "op_unknown_accepted": m["false_accept_rate"],
+           "op_fsdd_accepted": digits["false_accept_rate"],
            "fsdd_accepted": {f"{t:.1f}": _at(digits["rejection_curve"], t,
                                              "false_accept_rate") for t in (0.0, 0.6, 0.8)},
-           "recall_at": {f"{t:.1f}": _at(m["rejection_curve"], t, "command_recall")
-                         for t in (0.0, 0.6, 0.8)}}
+           "recall_at": {f"{t:.1f}": _at(curve, t, "command_recall") for t in (0.0, 0.6, 0.8)}}
+    # the live figures: the same test clips end to end over the half's own background
+    # noise, heard by the exported streaming model as `listen` hears it
+    from speechgru.stream_eval import evaluate_stream, format_stream_report
+
+    stream = evaluate_stream(run, sc, split="test")
+    print(format_stream_report(stream))
+    row["stream"] = {k: stream[k] for k in ("threshold", "command_recall", "substitution_rate",
+                                            "other_words_accepted", "false_alarms_per_hour")}
+    row["stream_at_0.6"] = next(r for r in stream["curve"] if r["threshold"] == 0.6)
     print(json.dumps(row), flush=True)
     return row
 
@@ -78,9 +94,19 @@ def speech_commands(args) -> dict:
     print(f"  top-1                     {_spread(rows, lambda r: r['accuracy'])}")
     print(f"  command recall            {_spread(rows, lambda r: r['command_recall'])}")
     print(f"  _unknown_ accepted        {_spread(rows, lambda r: r['unknown_accepted'])}")
+    print(f"  at the operating point (threshold {[r['operating_point'] for r in rows]}):")
+    print(f"    command recall          {_spread(rows, lambda r: r['op_command_recall'])}")
+    print(f"    _unknown_ accepted      {_spread(rows, lambda r: r['op_unknown_accepted'])}")
+    print(f"    FSDD accepted           {_spread(rows, lambda r: r['op_fsdd_accepted'])}")
     for t in ("0.0", "0.6", "0.8"):
         print(f"  FSDD accepted at {t}      {_spread(rows, lambda r, t=t: r['fsdd_accepted'][t])}"
               f"; command recall {_spread(rows, lambda r, t=t: r['recall_at'][t])}")
+    print("  live stream at the operating point:")
+    print(f"    commands found          {_spread(rows, lambda r: r['stream']['command_recall'])}")
+    print(f"    other words that fire   "
+          f"{_spread(rows, lambda r: r['stream']['other_words_accepted'])}")
+    fah = [r["stream"]["false_alarms_per_hour"] for r in rows]
+    print(f"    false alarms per hour   {fah}")
     return {"seeds": rows}
 
 
@@ -115,8 +141,8 @@ def fsdd(args) -> dict:
         shutil.rmtree(run, ignore_errors=True)
         train([data], run, config, cache_dir=args.cache, verbose=0)
         m = evaluate_run(run, data, split="test", cache_dir=args.cache, progress=False)
-        result[held] = m["accuracy"]
-        print(f"FSDD, {held} left out (validation: {val}): accuracy {m['accuracy']:.4f} "
+        result[held] = m["top1"]
+        print(f"FSDD, {held} left out (validation: {val}): accuracy {m['top1']:.4f} "
               f"on {m['clips']} clips", flush=True)
     acc = list(result.values())
     print(f"FSDD leave-one-speaker-out: mean {sum(acc) / len(acc):.4f}, worst "

@@ -180,12 +180,28 @@ def cmd_evaluate(args) -> int:
     from .training.train import evaluate_run
 
     m = evaluate_run(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir,
-                     progress=not args.json)
+                     progress=not args.json, threshold=args.threshold)
     if args.json:
         print(json.dumps(m))
     else:
         print(format_report(m))
         print("wrote " + ", ".join(m["written"]))
+    return 0
+
+
+def cmd_evaluate_stream(args) -> int:
+    from .stream_eval import evaluate_stream, format_stream_report
+
+    r = evaluate_stream(args.target, args.data, split=args.split, variant=args.variant,
+                        threshold=args.threshold, seed=args.seed,
+                        max_commands=args.max_commands, max_others=args.max_others,
+                        out_dir=args.out, keep_audio=args.keep_audio)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(format_stream_report(r))
+        if r.get("written"):
+            print("wrote " + ", ".join(r["written"]))
     return 0
 
 
@@ -211,7 +227,7 @@ def cmd_predict(args) -> int:
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k {args.top_k}: must be at least 1")
-    rec = Recognizer(args.model_dir, variant=args.variant)
+    rec = Recognizer(args.model_dir, variant=args.variant, threshold=args.threshold)
     failed = 0
     for f in args.files:
         try:
@@ -225,7 +241,12 @@ def cmd_predict(args) -> int:
             print(f"speechgru predict: error: {r['error']}", file=sys.stderr)
         else:
             others = ", ".join(f"{t['label']} {t['p']:.2f}" for t in r["top"][1:])
-            print(f"{f}: {r['label']} ({r['confidence']:.2f}; then {others})")
+            if r["rejected"]:
+                best = r["top"][0]
+                print(f"{f}: _unknown_ (best {best['label']} {best['p']:.2f} is below the "
+                      f"threshold {r['threshold']:.2f}; then {others})")
+            else:
+                print(f"{f}: {r['label']} ({r['confidence']:.2f}; then {others})")
     return 2 if failed else 0  # each bad file got its line; the others their answer
 
 
@@ -328,9 +349,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", choices=["train", "validation", "test"],
                    help="the clips of this split as saved in the run's splits.json "
                         "(default: every clip of --data)")
+    s.add_argument("--threshold", type=float,
+                   help="count predictions below this confidence as _unknown_ (default: the "
+                        "run's operating point, chosen at training)")
     s.add_argument("--json", action="store_true", help="one JSON object on stdout")
     s.add_argument("--cache-dir", default=".cache/features")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("evaluate-stream",
+                       help="the live figures: a long recording of a split's clips through "
+                            "the streaming model, as listen hears it")
+    s.add_argument("target", help="a run directory (its saved split) or an exported model "
+                                  "directory (with --data)")
+    s.add_argument("--data", help="the clips' dataset (a run: only its clips inside DIR; a "
+                                  "model directory: every clip of DIR)")
+    s.add_argument("--split", choices=["train", "validation", "test"],
+                   help="a run's split (default: validation)")
+    s.add_argument("--variant", default="float32", choices=["float32", "int8"])
+    s.add_argument("--threshold", type=float,
+                   help="listen's threshold (default: the model's operating point)")
+    s.add_argument("--seed", type=int, default=0, help="order and gaps of the words")
+    s.add_argument("--max-commands", type=int, default=300)
+    s.add_argument("--max-others", type=int, default=450)
+    s.add_argument("--out", help="where the JSON and the DET plot go (default: RUN/eval)")
+    s.add_argument("--keep-audio", action="store_true",
+                   help="also write the recording and its truth")
+    s.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    s.set_defaults(func=cmd_evaluate_stream)
 
     s = sub.add_parser("export", help="export a run to SavedModel + TFLite with a report")
     s.add_argument("run_dir")
@@ -348,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+")
     s.add_argument("--variant", default="float32")
     s.add_argument("--top-k", type=int, default=3)
+    s.add_argument("--threshold", type=float,
+                   help="answer _unknown_ below this confidence (default: the model's "
+                        "operating point from manifest.json; 0: never)")
     s.add_argument("--json", action="store_true", help="one JSON object per file")
     s.set_defaults(func=cmd_predict)
 
@@ -358,9 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
                                   "the model's sample rate")
     s.add_argument("--variant", default="float32", choices=["float32", "int8"],
                    help="stream_<variant>.tflite")
-    s.add_argument("--threshold", type=float, default=0.6,
+    s.add_argument("--threshold", type=float,
                    help="smoothed confidence a command needs (higher: fewer false accepts, "
-                        "lower recall)")
+                        "lower recall; default: the model's operating point from "
+                        "manifest.json, or 0.6)")
     s.add_argument("--smoothing", type=int, default=2,
                    help="windows averaged into the posterior")
     s.add_argument("--suppression-ms", type=float, default=1000.0,

@@ -288,6 +288,9 @@ class TrainConfig(_JSONConfig):
     time_mask_frames: int = 5
     freq_masks: int = 2
     freq_mask_bands: int = 4
+    # the operating point: the lowest threshold that takes at most this share of the
+    # validation `_unknown_` clips for a command (stored in the run and the export)
+    target_false_accept: float = 0.03
 
     def __post_init__(self):
         _check_type(self, "augment", bool)
@@ -296,6 +299,7 @@ class TrainConfig(_JSONConfig):
             "learning_rate": (float, 0, 1, True), "min_learning_rate": (float, 0, 1),
             "warmup_epochs": (int, 0, 100000), "weight_decay": (float, 0, 1),
             "label_smoothing": (float, 0, 1, False, True), "patience": (int, 1, 100000),
+            "target_false_accept": (float, 0, 1, False, True),
             "seed": (int, 0, 2 ** 32 - 1), "validation_percent": (float, 0, 100, False, True),
             "testing_percent": (float, 0, 100, False, True),
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),

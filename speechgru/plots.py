@@ -59,3 +59,33 @@ def plot_confusion(confusion: np.ndarray, labels: list[str], path: str | Path,
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_det(curve: list[dict], path: str | Path, title: str = "",
+             operating: float | None = None) -> None:
+    """DET-style curves of a streaming benchmark, one point per threshold: the share of
+    commands missed against false alarms per hour of background (left) and against the
+    share of other words that fire (right); the operating point circled."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    miss = [1.0 - (r["command_recall"] or 0.0) for r in curve]
+    for ax, key, label in ((axes[0], "false_alarms_per_hour",
+                            "false alarms per hour of background"),
+                           (axes[1], "other_words_accepted", "other words that fire")):
+        xs = [r[key] if r[key] is not None else np.nan for r in curve]
+        ax.plot(xs, miss, "o-")
+        for r, x, m in zip(curve, xs, miss, strict=True):
+            ax.annotate(f"{r['threshold']:.2f}", (x, m), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)
+            if operating is not None and abs(r["threshold"] - operating) < 1e-9:
+                ax.plot([x], [m], "o", markersize=12, fillstyle="none", color="red",
+                        label=f"operating point {operating:.2f}")
+                ax.legend()
+        ax.set_xlabel(label)
+        ax.set_ylabel("commands missed")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

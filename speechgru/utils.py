@@ -105,3 +105,9 @@ def publish_tree(path: Path) -> None:
             os.chmod(os.path.join(root, d), DIR_MODE)
         for f in files:
             os.chmod(os.path.join(root, f), FILE_MODE)
+
+
+def inside(path: str | Path, folder: str | Path) -> bool:
+    """True when ``path`` lies in ``folder``, both made absolute with ``..`` removed (no
+    symlink is followed: a dataset of links stays where it was named)."""
+    return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))

@@ -539,9 +539,12 @@ def test_export_works_from_another_directory_after_the_data_moved(exported, tmp_
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    rc, out, err = run_cli(capsys, "export", run, "--out", "m")
+    # the clip model, and the stream model calibrated on the kept training features
+    rc, out, err = run_cli(capsys, "export", run, "--out", "m", "--variants",
+                           "float32,stream_int8")
     assert rc == 0, err
     assert (elsewhere / "m" / "manifest.json").is_file()
+    assert (elsewhere / "m" / "stream_int8.tflite").is_file()
     assert not [p for p in elsewhere.iterdir() if p.name != "m"]  # no temp folder left
 
 

@@ -314,7 +314,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
             "chunks": np.stack([clip[t * hop:t * hop + n] for clip in pcm[:20]
                                 for t in range(T)])}
     report = {"run": str(run.path.resolve()), "clips": len(y_val), "labels": labels,
-              "models": {}, "skipped": {}}
+              "operating_point": run.operating_point(), "models": {}, "skipped": {}}
     with owned_tempdir(out_dir.parent, out_dir.name) as tmp:
         work = tmp / "work"
         work.mkdir()
@@ -334,7 +334,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
         atomic_write_text(tmp / "labels.txt", "\n".join(labels) + "\n")
         F.save(tmp / "features.json")
         atomic_write_text(tmp / "export_report.json", json.dumps(report, indent=1))
-        write_manifest(tmp, labels=labels, features=F.to_dict())
+        write_manifest(tmp, labels=labels, features=F.to_dict(),
+                       operating_point=run.operating_point())
         publish_tree(tmp)
         _swap_in(tmp, out_dir)
     report["out_dir"] = str(out_dir)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..audio import read_audio, resample
 from ..errors import AudioError, ConfigError, ExportError
-from .recognizer import _read_model_dir
+from .recognizer import DEFAULT_THRESHOLD, _read_model_dir
 from .tflite import FrameFrontend, StreamStep
 
 
@@ -32,10 +32,12 @@ class Listener:
     """
 
     def __init__(self, model_dir: str | Path, variant: str = "float32", *,
-                 threshold: float = 0.6, smoothing: int = 2, suppression_ms: float = 1000.0,
+                 threshold: float | None = None, smoothing: int = 2, suppression_ms: float = 1000.0,
                  phases: int = 4, num_threads: int = 1):
         self.dir = Path(model_dir)
         self.manifest, self.features, self.labels = _read_model_dir(self.dir)
+        if threshold is None:  # the operating point chosen at training, or the old default
+            threshold = self.manifest.threshold or DEFAULT_THRESHOLD
         f = self.features
         self.sample_rate, self.hop, self.n_fft = f.sample_rate, f.hop_length, f.n_fft
         self.window = f.num_frames

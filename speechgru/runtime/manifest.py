@@ -20,8 +20,10 @@ FORMAT_VERSION = 1
 NAME = "manifest.json"
 
 
-def write_manifest(model_dir: Path, *, labels: list[str], features: dict) -> dict:
-    """Hash every file below ``model_dir`` (but the manifest) and write the manifest."""
+def write_manifest(model_dir: Path, *, labels: list[str], features: dict,
+                   operating_point: dict | None = None) -> dict:
+    """Hash every file below ``model_dir`` (but the manifest) and write the manifest, with
+    the run's operating point (the threshold chosen at training) when it has one."""
     from .. import __version__
 
     files = {}
@@ -32,6 +34,8 @@ def write_manifest(model_dir: Path, *, labels: list[str], features: dict) -> dic
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "package_version": __version__, "labels": list(labels),
                 "features": features, "files": files}
+    if operating_point is not None:
+        manifest["operating_point"] = operating_point
     atomic_write_text(model_dir / NAME, json.dumps(manifest, indent=1) + "\n")
     return manifest
 
@@ -92,3 +96,15 @@ class Manifest:
 
     def has(self, name: str) -> bool:
         return name in self.files
+
+    @property
+    def threshold(self) -> float | None:
+        """The operating point's threshold chosen at training, or None (older exports)."""
+        point = self.data.get("operating_point")
+        if point is None:
+            return None
+        t = point.get("threshold") if isinstance(point, dict) else None
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= 1:
+            raise ExportError(f"{self.dir / NAME}: damaged operating point (threshold {t!r} "
+                              "is not in (0, 1])")
+        return float(t)

@@ -40,13 +40,26 @@ def _read_model_dir(model_dir: Path) -> tuple[Manifest, FeatureConfig, list[str]
     return manifest, features, labels
 
 
+DEFAULT_THRESHOLD = 0.6  # listen's threshold for a model exported without an operating point
+
+
 class Recognizer:
-    """An exported model directory, ready to predict."""
+    """An exported model directory, ready to predict.
 
-    def __init__(self, model_dir: str | Path, variant: str = "float32", num_threads: int = 1):
+    ``threshold``: below this top probability the answer is ``_unknown_`` (default: the
+    operating point chosen at training, from ``manifest.json``; 0 or an older export
+    without one: never).
+    """
 
+    def __init__(self, model_dir: str | Path, variant: str = "float32", num_threads: int = 1,
+                 threshold: float | None = None):
         self.dir = Path(model_dir)
         self.manifest, self.features, self.labels = _read_model_dir(self.dir)
+        if threshold is None:
+            threshold = self.manifest.threshold or 0.0
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"threshold {threshold}: must be in [0, 1]")
+        self.threshold = threshold
         self.sample_rate = self.features.sample_rate
         self.num_samples = self.features.clip_samples
         self.wave = self.manifest.has(f"wave_{variant}.tflite")
@@ -99,6 +112,9 @@ class Recognizer:
                 self._frontend = FrameFrontend(self._verified("frontend.tflite"), f)
             p = self.probabilities(self._frontend.clip(pcm))
         order = np.argsort(p)[::-1][:top_k]
-        return {"file": str(path), "label": self.labels[order[0]],
-                "confidence": float(p[order[0]]),
+        label = self.labels[order[0]]
+        rejected = float(p[order[0]]) < self.threshold and "_unknown_" in self.labels
+        return {"file": str(path), "label": "_unknown_" if rejected else label,
+                "confidence": float(p[order[0]]), "rejected": rejected,
+                "threshold": self.threshold,
                 "top": [{"label": self.labels[i], "p": float(p[i])} for i in order]}

@@ -42,6 +42,7 @@ def metrics(probs: np.ndarray, y: np.ndarray, labels: list[str],
     out = {
         "clips": int(len(y)),
         "accuracy": float((pred == y).mean()) if len(y) else None,
+        "top1": float((probs.argmax(axis=1) == y).mean()) if len(y) else None,
         "threshold": threshold,
         "per_class": per_class,
         "confusion": cm.tolist(),
@@ -68,9 +69,16 @@ def _accept_rates(probs, y, labels, commands, threshold) -> dict:
 
 
 def format_report(m: dict) -> str:
-    lines = [f"clips {m['clips']}  top-1 accuracy {m['accuracy']:.4f}  "
+    at = f" at threshold {m['threshold']:.2f}" if m.get("threshold") else ""
+    lines = [f"clips {m['clips']}  top-1 accuracy {m['top1']:.4f}",
+             f"{at.strip() or 'without a threshold'}: accuracy {m['accuracy']:.4f}  "
              f"false-accept rate {_pct(m['false_accept_rate'])}  "
              f"command recall {_pct(m['command_recall'])}"]
+    point = m.get("operating_point")
+    if point:
+        lines.append(f"the run's operating point: threshold {point['threshold']:.2f}, chosen on "
+                     f"{point['chosen_on']} for at most "
+                     f"{_pct(point['target_false_accept_rate'])} of _unknown_ clips accepted")
     lines.append(f"{'label':<12}{'support':>8}{'precision':>11}{'recall':>9}")
     for k, v in m["per_class"].items():
         lines.append(f"{k:<12}{v['support']:>8}{_f(v['precision']):>11}{_f(v['recall']):>9}")
@@ -87,3 +95,88 @@ def _f(v):
 
 def _pct(v):
     return "-" if v is None else f"{100 * v:.1f} %"
+
+
+TARGET_FALSE_ACCEPT = 0.03
+DEFAULT_THRESHOLD = 0.6
+_GRID = tuple(round(0.1 + 0.01 * i, 2) for i in range(90))  # 0.10 ... 0.99
+
+
+def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
+                           target: float = TARGET_FALSE_ACCEPT) -> dict:
+    """The lowest confidence threshold (0.10 … 0.99, steps of 0.01) at which at most
+    ``target`` of the ``_unknown_`` clips (real words that are not commands) are taken for
+    a command; the threshold rejects them with the least loss of command recall.
+
+    Without ``_unknown_`` clips there is nothing to calibrate on: the default 0.6, said so.
+    When no threshold reaches the target, 0.99 and ``"reached": False``.
+    """
+    commands = [i for i, k in enumerate(labels) if k not in (SILENCE, UNKNOWN)]
+    unk = labels.index(UNKNOWN) if UNKNOWN in labels else -1
+    n_unknown = int((np.asarray(y) == unk).sum())
+    if n_unknown == 0:
+        return {"threshold": DEFAULT_THRESHOLD, "target_false_accept_rate": target,
+                "chosen_on": "default: no _unknown_ clips to calibrate on",
+                "unknown_clips": 0}
+    rates = {}
+    for t in _GRID:
+        rates = _accept_rates(probs, y, labels, commands, t)
+        if rates["false_accept_rate"] <= target:
+            break
+    return {"threshold": t, "target_false_accept_rate": target,
+            "false_accept_rate": rates["false_accept_rate"],
+            "command_recall": rates["command_recall"], "reached":
+                rates["false_accept_rate"] <= target,
+            "chosen_on": "validation", "unknown_clips": n_unknown}
+
+
+# ------------------------------------------------------------------ streams
+
+
+def stream_metrics(detections: list[dict], words: list[dict], duration: float, *,
+                   tolerance: float = 0.5) -> dict:
+    """Score a detector on a long recording whose spoken words are known.
+
+    ``detections``: ``{"time", "label"}`` as ``listen`` reports them. ``words``: ``{"label",
+    "start", "end"}`` (seconds) of every word spoken, commands and other words (label
+    ``_unknown_``). A detection belongs to the word whose span, widened by ``tolerance`` on
+    each side, holds its time (the nearest one when two do); one outside every word is a
+    false alarm. A command is *found* when a detection of its label belongs to it, and
+    *substituted* when only other labels do; another word is *accepted* when any detection
+    belongs to it. False alarms per hour count over the time outside every widened word.
+    """
+    spans = np.array([[w["start"] - tolerance, w["end"] + tolerance] for w in words],
+                     np.float64).reshape(-1, 2)
+    heard: list[list[str]] = [[] for _ in words]
+    false_alarms = []
+    for d in detections:
+        t = float(d["time"])
+        inside = np.flatnonzero((spans[:, 0] <= t) & (t <= spans[:, 1])) if len(words) else []
+        if len(inside) == 0:
+            false_alarms.append(d)
+            continue
+        centres = spans[inside].mean(axis=1)
+        heard[int(inside[np.argmin(np.abs(centres - t))])].append(d["label"])
+    commands = [i for i, w in enumerate(words) if not w["label"].startswith("_")]
+    others = [i for i, w in enumerate(words) if w["label"].startswith("_")]
+    found = [i for i in commands if words[i]["label"] in heard[i]]
+    substituted = [i for i in commands if heard[i] and words[i]["label"] not in heard[i]]
+    accepted = [i for i in others if heard[i]]
+    covered, end = 0.0, 0.0  # the union of the widened spans inside the recording
+    for a, b in sorted((max(0.0, s), min(duration, e)) for s, e in spans):
+        if b > max(a, end):
+            covered += b - max(a, end)
+        end = max(end, b)
+    background = max(duration - covered, 0.0)
+    return {
+        "commands": len(commands), "other_words": len(others),
+        "found": len(found), "substituted": len(substituted), "accepted": len(accepted),
+        "command_recall": len(found) / len(commands) if commands else None,
+        "substitution_rate": len(substituted) / len(commands) if commands else None,
+        "other_words_accepted": len(accepted) / len(others) if others else None,
+        "false_alarms": len(false_alarms),
+        "background_hours": background / 3600.0,
+        "false_alarms_per_hour": (len(false_alarms) / (background / 3600.0)
+                                  if background > 0 else None),
+        "duration_s": duration,
+    }

@@ -11,6 +11,8 @@ A run directory holds::
     best.keras         the model with the best validation accuracy
     last.keras         the latest epoch, with optimizer state (for --resume)
     state.json         epoch, best accuracy, early-stopping count, history (for --resume)
+    operating_point.json  the threshold chosen on validation for the target share of
+                       ``_unknown_`` clips accepted (carried into the export's manifest)
     history.csv, logs/, metrics.json, curves.png, confusion.png, eval/
 
 Every read validates what it reads and raises a :class:`ConfigError` naming the file.
@@ -140,6 +142,22 @@ class RunDir:
                                     f"sha256 differs from splits.json); scoring the run on "
                                     "it would not measure the clips it was tested on")
         return clips
+
+    # ------------------------------------------------------------------ operating point
+    def save_operating_point(self, point: dict) -> None:
+        atomic_write_text(self.path / "operating_point.json", json.dumps(point, indent=1))
+
+    def operating_point(self) -> dict | None:
+        """The threshold chosen at training (``operating_point.json``), or None for a run
+        made before speechgru chose one."""
+        path = self.path / "operating_point.json"
+        if not path.is_file():
+            return None
+        data = read_json(path)
+        t = data.get("threshold") if isinstance(data, dict) else None
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= 1:
+            raise ConfigError(f"{path}: damaged (threshold {t!r} is not in (0, 1])")
+        return data
 
     # ------------------------------------------------------------------ calibration
     def save_calibration(self, **arrays: np.ndarray) -> None:

@@ -25,7 +25,7 @@ from ..config import SILENCE, UNKNOWN, FeatureConfig, ModelConfig, RunConfig, Tr
 from ..data.cache import extract_features
 from ..data.layouts import SPLITS, Clip, Dataset, scan_dataset
 from ..errors import ConfigError, DataError
-from ..utils import atomic_write_text
+from ..utils import atomic_write_text, inside
 from .run_dir import RunDir
 
 
@@ -400,12 +400,16 @@ def _check_finite(model, run_dir: Path) -> None:
 def finish(run: RunDir, prep: Prepared) -> dict:
     """Validation metrics, curves and confusion of the best model."""
     from ..plots import plot_confusion, plot_curves
-    from .evaluate import metrics
+    from .evaluate import choose_operating_point, metrics
 
     run.require("best.keras")
     best = run.load_model("best")
     probs = best.predict(prep.x_val, batch_size=256, verbose=0)
     m = metrics(probs, prep.y_val, prep.labels)
+    point = choose_operating_point(probs, prep.y_val, prep.labels,
+                                   run.config().train.target_false_accept)
+    run.save_operating_point(point)
+    m["operating_point"] = point
     state = run.state()
     m["best_epoch"] = state["best_epoch"]
     m["epochs_run"] = state["epoch"]
@@ -423,8 +427,9 @@ def load_run(run_dir: str | Path):
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, *,
                  split: str | None = None, cache_dir: str | Path | None = ".cache/features",
-                 progress: bool = True) -> dict:
-    """Evaluate a run's best model.
+                 progress: bool = True, threshold: float | None = None) -> dict:
+    """Evaluate a run's best model at ``threshold`` (default: the run's operating point;
+    a prediction below it counts as ``_unknown_``; ``top1`` is without any threshold).
 
     With ``split``: the clips of that split as saved in the run's ``splits.json`` (and,
     with ``data_dir``, only those inside it); a split is never recomputed. Without:
@@ -441,8 +446,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, *,
             raise DataError(f"{run_dir}: the run's {split} split is empty (its "
                             "validation_percent / testing_percent gave it no speakers)")
         if data_dir is not None:
-            root = Path(data_dir).absolute()
-            clips = [c for c in clips if c.path.absolute().is_relative_to(root)]
+            clips = [c for c in clips if inside(c.path, data_dir)]
             if not clips:
                 raise DataError(f"{data_dir}: none of the run's {split} clips are in it (not "
                                 "one of the run's data sources?); drop --split to evaluate "
@@ -460,7 +464,13 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, *,
     if len(feats.clips) == 0:
         raise DataError(f"{data_dir or run_dir}: no clip could be read ({feats.bad[0][1]})")
     probs = model.predict(feats.x, batch_size=256, verbose=0)
-    m = metrics(probs, feats.labels(labels), labels)
+    point = run.operating_point()
+    if threshold is None:
+        threshold = point["threshold"] if point else 0.0
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError(f"--threshold {threshold}: must be in [0, 1]")
+    m = metrics(probs, feats.labels(labels), labels, threshold=threshold)
+    m["operating_point"] = point
     m["data"] = str(data_dir) if data_dir is not None else f"{run_dir} ({split} split)"
     m["split"] = split
     m["bad_files"] = [{"file": f, "reason": r} for f, r in feats.bad]

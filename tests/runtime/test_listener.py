@@ -126,3 +126,22 @@ def test_listener_input_checks(exported, tmp_path):
         Listener(bad)
 
 
+
+
+def test_the_operating_point_travels_from_training_to_listen_and_predict(exported, synth_dir):
+    from speechgru.runtime.listener import Listener
+
+    root, report = exported
+    point = json.loads((root / "run" / "operating_point.json").read_text())
+    assert point["chosen_on"] == "validation" and 0.1 <= point["threshold"] <= 0.99
+    assert json.loads((root / "model" / "manifest.json").read_text())[
+        "operating_point"] == point == report["operating_point"]
+    assert Listener(root / "model").threshold == point["threshold"]
+    assert Listener(root / "model", threshold=0.5).threshold == 0.5
+    assert Recognizer(root / "model").threshold == point["threshold"]
+    wav = sorted((synth_dir / "yes").glob("*.wav"))[0]
+    never = Recognizer(root / "model", threshold=0.0).predict_file(wav)
+    always = Recognizer(root / "model", threshold=1.0).predict_file(wav)
+    assert not never["rejected"] and never["label"] == never["top"][0]["label"]
+    assert always["rejected"] and always["label"] == "_unknown_"
+    assert always["top"] == never["top"]

@@ -61,3 +61,60 @@ def test_missing_classes_give_none_and_the_report_prints_them():
     assert m["false_accept_rate"] is None and m["per_class"]["_unknown_"]["recall"] is None
     text = format_report(m)
     assert "top-1 accuracy 1.0000" in text and "false-accept rate -" in text
+
+
+def test_the_operating_point_is_the_lowest_threshold_meeting_the_target():
+    from speechgru.training.evaluate import choose_operating_point
+
+    y = np.array([1, 1, 1, 1, 2, 3, 2, 3])
+    pred = [2, 3, 2, 1, 2, 3, 2, 3]  # three unknown clips taken for commands...
+    conf = [0.95, 0.705, 0.5, 0.9, 0.99, 0.9, 0.8, 0.6]  # ...with these confidences
+    p = choose_operating_point(_probs(pred, conf), y, LABELS, target=0.3)
+    # at most 1 of the 4 unknown clips may pass: only the 0.95 one, so just above 0.705
+    assert p["threshold"] == 0.71 and p["reached"] and p["false_accept_rate"] == 0.25
+    assert p["command_recall"] == 0.75  # the 0.6 "no" is rejected with them
+    assert p["unknown_clips"] == 4 and p["chosen_on"] == "validation"
+    strict = choose_operating_point(_probs(pred, conf), y, LABELS, target=0.0)
+    assert strict["threshold"] == 0.96 and strict["false_accept_rate"] == 0.0
+    sure = choose_operating_point(_probs([2, 2], [0.999, 0.99]), np.array([1, 2]), LABELS,
+                                  target=0.0)
+    assert sure["threshold"] == 0.99 and not sure["reached"]
+    none = choose_operating_point(_probs([2], [0.9]), np.array([2]), LABELS)
+    assert none["threshold"] == 0.6 and none["chosen_on"].startswith("default")
+
+
+def test_stream_metrics_on_a_recording_with_known_detections():
+    from speechgru.training.evaluate import stream_metrics
+
+    words = [{"label": "yes", "start": 1.0, "end": 1.5},
+             {"label": "no", "start": 4.0, "end": 4.4},
+             {"label": "_unknown_", "start": 7.0, "end": 7.6},
+             {"label": "go", "start": 10.0, "end": 10.3},
+             {"label": "_unknown_", "start": 13.0, "end": 13.5}]
+    detections = [{"time": 1.2, "label": "yes"},    # found
+                  {"time": 4.3, "label": "go"},     # "no" heard as "go": substituted
+                  {"time": 7.4, "label": "yes"},    # an other word that fires
+                  {"time": 10.7, "label": "go"},    # within the 0.5 s tolerance: found
+                  {"time": 20.0, "label": "stop"},  # nothing spoken there: a false alarm
+                  {"time": 25.0, "label": "yes"}]   # another
+    m = stream_metrics(detections, words, duration=36.0, tolerance=0.5)
+    assert (m["commands"], m["other_words"]) == (3, 2)
+    assert (m["found"], m["substituted"], m["accepted"], m["false_alarms"]) == (2, 1, 1, 2)
+    assert m["command_recall"] == pytest.approx(2 / 3)
+    assert m["substitution_rate"] == pytest.approx(1 / 3)
+    assert m["other_words_accepted"] == 0.5
+    # background: 36 s minus the five widened spans (1.5 + 1.4 + 1.6 + 1.3 + 1.5 s)
+    assert m["background_hours"] * 3600 == pytest.approx(36.0 - 7.3)
+    assert m["false_alarms_per_hour"] == pytest.approx(2 / ((36.0 - 7.3) / 3600))
+    nothing = stream_metrics([], words, duration=36.0)
+    assert nothing["command_recall"] == 0.0 and nothing["false_alarms_per_hour"] == 0.0
+
+
+def test_overlapping_spans_count_once_and_a_detection_goes_to_the_nearest_word():
+    from speechgru.training.evaluate import stream_metrics
+
+    words = [{"label": "yes", "start": 1.0, "end": 1.4},
+             {"label": "_unknown_", "start": 2.0, "end": 2.4}]  # widened spans overlap
+    m = stream_metrics([{"time": 1.85, "label": "yes"}], words, duration=10.0)
+    assert m["accepted"] == 1 and m["found"] == 0  # 1.85 is nearer the other word's centre
+    assert m["background_hours"] * 3600 == pytest.approx(10.0 - (2.9 - 0.5))

@@ -185,7 +185,11 @@ def test_the_split_is_saved_once_disjoint_and_used_by_evaluate(trained, capsys):
     assert cli(["evaluate", str(out), "--split", "validation", "--json",
                 "--cache-dir", str(cache)]) == 0
     ev = json.loads(capsys.readouterr().out)
-    assert ev["clips"] == len(splits["validation"]) and ev["accuracy"] == m["accuracy"]
+    assert ev["clips"] == len(splits["validation"]) and ev["top1"] == m["accuracy"]
+    # ...at the operating point training chose on those same clips
+    point = m["operating_point"]
+    assert ev["threshold"] == point["threshold"] and ev["operating_point"] == point
+    assert ev["false_accept_rate"] == point.get("false_accept_rate")
     assert cli(["evaluate", str(out), "--split", "test", "--json",
                 "--cache-dir", str(cache)]) == 0
     assert json.loads(capsys.readouterr().out)["clips"] == len(splits["test"])
