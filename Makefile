@@ -29,9 +29,9 @@ demo: $(STAMP)
 	$(VENV)/bin/speechgru evaluate $(DEMO_RUN) --data $(DEMO_DATA) --split test
 	$(VENV)/bin/speechgru export $(DEMO_RUN) --out models/demo --force
 	yes=( $(DEMO_DATA)/yes/*_nohash_0.wav ); stop=( $(DEMO_DATA)/stop/*_nohash_0.wav ); \
-	$(VENV)/bin/speechgru predict models/demo "$${yes[@]:0:4}" "$${stop[@]:0:4}" 2>/dev/null
+	$(VENV)/bin/speechgru predict models/demo "$${yes[@]:0:4}" "$${stop[@]:0:4}"
 	$(VENV)/bin/speechgru synth-recording $(DEMO_DATA) data/demo_stream.wav --words yes,stop,go
-	$(VENV)/bin/speechgru listen models/demo data/demo_stream.wav 2>/dev/null
+	$(VENV)/bin/speechgru listen models/demo data/demo_stream.wav
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

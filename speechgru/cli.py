@@ -425,8 +425,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.verbose:  # TensorFlow's C++ log lines are noise for a user
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.verbose:  # TensorFlow's and LiteRT's own log lines too
+        from .utils import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
+    elif args.command in ("train", "evaluate", "evaluate-stream", "export"):
+        from .utils import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # its C++ start-up lines are noise for a user
     try:
         return args.func(args)
     except SpeechGRUError as exc:

@@ -111,3 +111,39 @@ def inside(path: str | Path, folder: str | Path) -> bool:
     """True when ``path`` lies in ``folder``, both made absolute with ``..`` removed (no
     symlink is followed: a dataset of links stays where it was named)."""
     return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
+
+
+VERBOSE_ENV = "SPEECHGRU_VERBOSE"  # set by `speechgru --verbose`; inherited by children
+
+
+@contextlib.contextmanager
+def native_stderr_hidden():
+    """Send what C and C++ code write to file descriptor 2 to /dev/null for the duration
+    (TensorFlow's start-up lines: CUDA probing on a machine without a GPU, absl's pre-init
+    notice; LiteRT's "Created TensorFlow Lite XNNPACK delegate"), unless
+    ``SPEECHGRU_VERBOSE`` is set. Python exceptions are unaffected: they carry their own
+    messages and are printed after the descriptor is restored."""
+    if os.environ.get(VERBOSE_ENV):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly():
+    """``import tensorflow`` without its C++ start-up lines, and with its later C++ logging
+    limited to errors that stop it (``TF_CPP_MIN_LOG_LEVEL=3``), unless verbose."""
+    if not os.environ.get(VERBOSE_ENV):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules:
+        with native_stderr_hidden():
+            import tensorflow  # noqa: F401
+    return sys.modules["tensorflow"]

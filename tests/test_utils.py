@@ -29,3 +29,17 @@ def test_atomic_write_is_readable_by_others_and_leaves_no_temp_file(tmp_path):
     assert path.read_text() == "{}"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
+
+
+def test_native_stderr_is_hidden_unless_verbose(capfd, monkeypatch):
+    from speechgru.utils import VERBOSE_ENV, native_stderr_hidden
+
+    monkeypatch.delenv(VERBOSE_ENV, raising=False)
+    with native_stderr_hidden():
+        os.write(2, b"I0000 cudart_stub.cc:31] Could not find cuda drivers\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+    monkeypatch.setenv(VERBOSE_ENV, "1")
+    with native_stderr_hidden():
+        os.write(2, b"shown\n")
+    assert capfd.readouterr().err == "shown\n"

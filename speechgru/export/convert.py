@@ -12,59 +12,125 @@ import numpy as np
 
 from ..errors import ExportError
 from ..runtime.tflite import dequantize, quantize
-from ..utils import die_with_parent
+from ..utils import die_with_parent, import_tensorflow_quietly, native_stderr_hidden
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 
 
-def _convert_worker(saved_model: str, out: str, mode: str, calib: str | None, conn,
-                    parent: int) -> None:
-    die_with_parent(parent)
-    try:
-        import tensorflow as tf
+def _convert_one(tf, saved_model: str, out: str, mode: str, calib: str | None) -> None:
+    conv = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if mode == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode == "float16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif mode == "int8":
+        data = np.load(calib, allow_pickle=False)
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        if isinstance(data, np.ndarray):  # one input: rows of it
+            conv.representative_dataset = lambda: ([x[None]] for x in data)
+        else:  # named inputs (.npz): one sample = the i-th row of every array
+            arrays = {k: data[k] for k in data.files}
+            n = len(next(iter(arrays.values())))
+            conv.representative_dataset = lambda: (
+                {k: v[i:i + 1] for k, v in arrays.items()} for i in range(n))
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    with native_stderr_hidden():  # the MLIR converter's progress lines
+        model = conv.convert()
+    Path(out).write_bytes(model)
 
-        conv = tf.lite.TFLiteConverter.from_saved_model(saved_model)
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if mode == "dynamic":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif mode == "float16":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.target_spec.supported_types = [tf.float16]
-        elif mode == "int8":
-            data = np.load(calib, allow_pickle=False)
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            if isinstance(data, np.ndarray):  # one input: rows of it
-                conv.representative_dataset = lambda: ([x[None]] for x in data)
-            else:  # named inputs (.npz): one sample = the i-th row of every array
-                arrays = {k: data[k] for k in data.files}
-                n = len(next(iter(arrays.values())))
-                conv.representative_dataset = lambda: (
-                    {k: v[i:i + 1] for k, v in arrays.items()} for i in range(n))
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            conv.inference_input_type = tf.int8
-            conv.inference_output_type = tf.int8
-        Path(out).write_bytes(conv.convert())
-        conn.send(None)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as text
-        conn.send(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:500]}")
+
+def _serve(conn, parent: int) -> None:
+    """The converter process: imports TensorFlow once, then converts each job it is sent
+    (``(saved_model, out, mode, calib)``; ``None`` ends it) and answers None or the error."""
+    die_with_parent(parent)
+    import warnings
+
+    tf = import_tensorflow_quietly()
+    # the converter's own int8 calibration still drives tf.lite.Interpreter; the package's
+    # parity checks use ai_edge_litert
+    warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        try:
+            _convert_one(tf, *job)
+            conn.send(None)
+        except Exception as exc:  # noqa: BLE001 - reported to the parent as text
+            conn.send(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:500]}")
+
+
+class Converter:
+    """The TFLite converter in a child process that lives for several conversions (it
+    imports TensorFlow once: about 5 s saved per file). A conversion that crashes the
+    process (full-int8 calibration of a ``WHILE`` loop does) or outlives ``timeout``
+    becomes an :class:`ExportError` for that file, and the next one gets a new process.
+    Use as a context manager; the child also dies with this process."""
+
+    def __init__(self, timeout: float = 900):
+        self.timeout = timeout
+        self._ctx = mp.get_context("spawn")
+        self._proc = self._conn = None
+
+    def _start(self) -> None:
+        self._conn, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_serve, args=(child, os.getpid()), daemon=True)
+        self._proc.start()
+        child.close()
+
+    def __call__(self, saved_model: Path, out: Path, mode: str,
+                 calib: Path | None = None) -> None:
+        if self._proc is None or not self._proc.is_alive():
+            self._start()
+        self._conn.send((str(saved_model), str(out), mode, str(calib) if calib else None))
+        if not self._conn.poll(self.timeout):
+            self.close(kill=True)
+            raise ExportError(f"{out.name}: the TFLite converter did not finish in "
+                              f"{self.timeout:.0f} s")
+        try:
+            err = self._conn.recv()
+        except (EOFError, ConnectionResetError):
+            self._proc.join(5)
+            code = self._proc.exitcode
+            self._proc = None
+            err = f"the converter crashed (exit code {code})"
+        if err:
+            raise ExportError(f"{out.name}: conversion failed: {err}")
+
+    def close(self, kill: bool = False) -> None:
+        if self._proc is not None:
+            if kill:
+                self._proc.kill()
+            else:
+                try:
+                    self._conn.send(None)
+                except (BrokenPipeError, OSError):
+                    pass
+            self._proc.join(30)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+        self._proc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def convert(saved_model: Path, out: Path, mode: str, calib: Path | None = None,
             timeout: float = 900) -> None:
-    """Convert in a child process; a crash or an error becomes an :class:`ExportError`."""
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    p = ctx.Process(target=_convert_worker,
-                    args=(str(saved_model), str(out), mode, str(calib) if calib else None,
-                          child, os.getpid()))
-    p.start()
-    p.join(timeout)
-    if p.is_alive():
-        p.kill()
-        raise ExportError(f"{out.name}: the TFLite converter did not finish in {timeout:.0f} s")
-    err = parent.recv() if parent.poll() else f"the converter crashed (exit code {p.exitcode})"
-    if err:
-        raise ExportError(f"{out.name}: conversion failed: {err}")
+    """One conversion in its own child process (see :class:`Converter`)."""
+    with Converter(timeout) as conv:
+        conv(saved_model, out, mode, calib)
 
 
 def run_stream_tflite(path: Path, x: np.ndarray) -> tuple[np.ndarray, float]:
@@ -86,10 +152,9 @@ def run_stream_tflite(path: Path, x: np.ndarray) -> tuple[np.ndarray, float]:
 
 def run_tflite(path: Path, x: np.ndarray) -> tuple[np.ndarray, float]:
     """Outputs for each row of ``x`` (float), and the median latency per call in ms."""
-    from ai_edge_litert.interpreter import Interpreter
+    from ..runtime.tflite import _open
 
-    it = Interpreter(model_path=str(path), num_threads=1)
-    it.allocate_tensors()
+    it = _open(path, 1, "missing")
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     results, times = [], []
     for row in x:

@@ -16,8 +16,12 @@ def format_report(report: dict) -> str:
         acc = f"{r['accuracy']:>10.3f}" if "accuracy" in r else f"{'-':>10}"
         lines.append(f"{name:<24}{r['bytes'] / 1024:>8.1f}{r['max_abs_delta']:>10.2e}"
                      f"{agree}{acc}{r['latency_ms']:>9.3f}")
-    lines.append("frontend: max|Δ| against librosa's MFCC; stream_*: one call per hop (20 ms "
-                 "of audio), from zero states over each clip")
+    names = set(report["models"])
+    if "frontend.tflite" in names:
+        lines.append("frontend: max|Δ| against librosa's MFCC, one frame a call")
+    if names & {"stream_float32.tflite", "stream_int8.tflite"}:
+        lines.append("stream_*: one call per hop (20 ms of audio), from zero states over each "
+                     "clip")
     for name, why in report.get("skipped", {}).items():
         lines.append(f"{name}: not written: {why}")
     return "\n".join(lines)

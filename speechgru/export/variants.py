@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import ConfigError, ExportError
 from ..utils import TEMP_SUFFIX, atomic_write_text, owned_tempdir, publish_tree
-from .convert import convert, run_stream_tflite, run_tflite
+from .convert import Converter, run_stream_tflite, run_tflite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +209,7 @@ def _run(variant: Variant, path: Path, data: dict):
 
 
 def _export_variant(variant: Variant, sources: _Sources, out: Path, work: Path,
-                    data: dict) -> dict:
+                    data: dict, convert) -> dict:
     """Convert one row of the table and check it; a failure is ``{"error": why}``."""
     src = sources[variant.source]  # ConfigError: the caller reports the variant skipped
     calib = None
@@ -320,12 +320,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
         work.mkdir()
         sources = _Sources(config, labels, model, work, tmp)
         sources["clip"]  # saved_model/ ships whatever the variants
-        for variant in chosen:
-            try:
-                report["models"][variant.name] = _export_variant(variant, sources, tmp, work,
-                                                                 data)
-            except ConfigError as exc:
-                report["skipped"][variant.name] = str(exc)
+        with Converter() as convert:
+            for variant in chosen:
+                try:
+                    report["models"][variant.name] = _export_variant(
+                        variant, sources, tmp, work, data, convert)
+                except ConfigError as exc:
+                    report["skipped"][variant.name] = str(exc)
         report["keras_accuracy"] = float((ref.argmax(1) == y_val).mean())
         report["failed"] = sorted(k for k, v in report["models"].items() if "error" in v)
         shutil.rmtree(work)

@@ -10,6 +10,7 @@ import numpy as np
 from ..config import FeatureConfig
 from ..errors import ExportError
 from ..features.maths import frame_count
+from ..utils import native_stderr_hidden
 
 
 def quantize(v: np.ndarray, detail: dict) -> np.ndarray:
@@ -35,8 +36,9 @@ def _open(path: Path, num_threads: int, missing: str):
     if not path.is_file():
         raise ExportError(f"{path}: {missing}")
     try:
-        it = Interpreter(model_path=str(path), num_threads=num_threads)
-        it.allocate_tensors()
+        with native_stderr_hidden():  # "Created TensorFlow Lite XNNPACK delegate"
+            it = Interpreter(model_path=str(path), num_threads=num_threads)
+            it.allocate_tensors()
     except (RuntimeError, ValueError) as exc:
         raise ExportError(f"{path}: not a valid TFLite model ({exc})") from None
     return it

@@ -96,3 +96,17 @@ def test_mfcc_input_variants_predict_files_through_the_frontend_model(exported, 
     assert r["label"] in wave.labels and 0 < r["confidence"] <= 1
 
 
+
+
+def test_predict_and_listen_print_nothing_but_their_answers(exported, synth_dir):
+    """No LiteRT or TensorFlow log line on the console (``--verbose`` shows them)."""
+    root, _ = exported
+    wav = str(sorted((synth_dir / "yes").glob("*.wav"))[0])
+    for args in (["predict", str(root / "model"), wav], ["listen", str(root / "model"), wav]):
+        done = subprocess.run([sys.executable, "-m", "speechgru", *args], capture_output=True,
+                              text=True, check=True)
+        assert done.stderr == "", (args, done.stderr)
+    done = subprocess.run([sys.executable, "-m", "speechgru", "--verbose", "predict",
+                           str(root / "model"), wav], capture_output=True, text=True,
+                          check=True)
+    assert "XNNPACK" in done.stderr and wav in done.stdout
