@@ -14,6 +14,7 @@
    (one of them for validation), test on the one left out; the mean and the worst speaker.
 
     python scripts/bench_accuracy.py [--seeds 0 1 2] [--epochs N] [--fsdd] [--out runs/bench]
+        [--set train.speed=0.15 --set model.conv=...]   # one lever: config overrides
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ def _at(curve, threshold: float, key: str) -> float:
 def speech_commands_seed(args, seed: int) -> dict:
     synth = Path(args.synth)
     sc = SHARED / "speech_commands_v2_test_half"
-    config = RunConfig(FeatureConfig(), ModelConfig(),
-                       TrainConfig(validation_percent=args.validation,
-                                   testing_percent=args.held_out, seed=seed,
-                                   **({"epochs": args.epochs} if args.epochs else {})))
+    train_kw = {"validation_percent": args.validation, "testing_percent": args.held_out,
+                "seed": seed, **({"epochs": args.epochs} if args.epochs else {}),
+                **args.overrides["train"]}
+    config = RunConfig(FeatureConfig(**args.overrides["features"]),
+                       ModelConfig(**args.overrides["model"]), TrainConfig(**train_kw))
     run = Path(args.out) / f"speech_commands_seed{seed}"
     shutil.rmtree(run, ignore_errors=True)
     train([sc, synth], run, config, cache_dir=args.cache, verbose=0)
@@ -150,6 +152,21 @@ def fsdd(args) -> dict:
     return {"per_speaker": result, "mean": sum(acc) / len(acc), "worst": min(acc)}
 
 
+def _overrides(items: list[str]) -> dict:
+    """``section.field=JSON`` pairs (``train.speed=0.15``, ``model.units=[64,64]``)."""
+    out = {"features": {}, "model": {}, "train": {}}
+    for item in items:
+        key, _, value = item.partition("=")
+        section, _, field = key.partition(".")
+        if section not in out or not field or not value:
+            raise SystemExit(f"--set {item!r}: expected features|model|train.FIELD=VALUE")
+        try:
+            out[section][field] = json.loads(value)
+        except json.JSONDecodeError:
+            out[section][field] = value
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -165,10 +182,14 @@ def main():
     ap.add_argument("--cache", default=".cache/features")
     ap.add_argument("--skip-sc", action="store_true")
     ap.add_argument("--fsdd", action="store_true", help="also FSDD leave-one-speaker-out")
+    ap.add_argument("--set", dest="sets", action="append", default=[],
+                    help="a config override for the Speech Commands runs (a lever), "
+                         "e.g. train.speed=0.15")
     args = ap.parse_args()
+    args.overrides = _overrides(args.sets)
     if not SHARED.is_dir():
         raise SystemExit(f"the real speech is not available at {SHARED}")
-    results = {}
+    results = {"overrides": args.overrides}
     if not args.skip_sc:
         results["speech_commands"] = speech_commands(args)
     if args.fsdd:

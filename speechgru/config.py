@@ -284,6 +284,10 @@ class TrainConfig(_JSONConfig):
     snr_db: tuple[float, float] = (0.0, 25.0)
     time_shift_ms: float = 100.0
     vtlp: float = 0.1  # vocal-tract-length perturbation: spectrum stretched by 1 ± up to this
+    speed: float = 0.0  # speed perturbation: played 1 ± up to this times as fast
+    reverb_prob: float = 0.0  # share of clips heard in a simulated room
+    gain_db: float = 0.0  # level moved by up to ± this
+    eq_db: float = 0.0  # spectral colouring: two band-cosines of up to ± this
     time_masks: int = 2
     time_mask_frames: int = 5
     freq_masks: int = 2
@@ -304,7 +308,9 @@ class TrainConfig(_JSONConfig):
             "testing_percent": (float, 0, 100, False, True),
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),
             "noise_prob": (float, 0, 1), "time_shift_ms": (float, 0, 10000),
-            "vtlp": (float, 0, 0.5, False, True), "time_masks": (int, 0, 100),
+            "vtlp": (float, 0, 0.5, False, True),
+            "speed": (float, 0, 0.5, False, True), "reverb_prob": (float, 0, 1),
+            "gain_db": (float, 0, 60), "eq_db": (float, 0, 30), "time_masks": (int, 0, 100),
             "time_mask_frames": (int, 0, 10000), "freq_masks": (int, 0, 100),
             "freq_mask_bands": (int, 0, 512)})
         _check(self.min_learning_rate <= self.learning_rate,

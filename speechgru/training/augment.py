@@ -11,6 +11,18 @@ otherwise). In the mel *power* domain the augmentations are those usually done o
   α ∈ [1 − ``vtlp``, 1 + ``vtlp``] — band i takes the level at frequency f_i / α
   (interpolated between mel bands), as if a speaker with a shorter or longer vocal
   tract had said it;
+* **speed perturbation** by a factor s ∈ [1 − ``speed``, 1 + ``speed``] (kws_streaming's
+  ±15 %): playing audio s times faster makes it 1/s as long *and* scales every frequency
+  by s, so frames are resampled in time about the clip's centre (linear interpolation) and
+  the spectrum is stretched as by VTLP with α = s;
+* **room reverberation** (probability ``reverb_prob``): the mel power of each band is
+  convolved over frames with an exponentially decaying tail, ``h[0] = 1``,
+  ``h[k] = r·10^(−6·k·hop/RT60)`` — the late-reverberation model of the power spectrum
+  (Lebart et al. 2001) — with RT60 drawn in ``REVERB_RT60_S`` and ``r`` set so that the
+  tail's energy is ``DRR`` dB below the direct sound, DRR drawn in ``REVERB_DRR_DB``;
+* **gain and EQ**: every level moves by a gain drawn in ±``gain_db``, and by a smooth
+  curve over the bands (the first two cosines over the band index, each with an amplitude
+  drawn in ±``eq_db``) — microphones and rooms colour the spectrum, and levels differ;
 * **time shift** by up to ±``time_shift_ms`` (frames shifted in are the clip's quietest
   level per band);
 * **SpecAugment** time and frequency masks (masked cells set to the clip's mean level).
@@ -55,6 +67,54 @@ def vtlp_warp(mel, alpha, features: FeatureConfig):
     return a + frac * (b - a)
 
 
+#: RT60 (seconds) and direct-to-reverberant ratio (dB) ranges of the simulated rooms: from a
+#: furnished living room to a bare hall, the tail from just audible to as loud as the word.
+REVERB_RT60_S = (0.15, 0.8)
+REVERB_DRR_DB = (0.0, 12.0)
+
+
+def reverb_kernel(rt60, drr_db, frames: int, hop_seconds: float):
+    """The per-frame power response ``h`` (batch, frames) of rooms with reverberation time
+    ``rt60`` (batch,) seconds and direct-to-reverberant ratio ``drr_db`` (batch,):
+    ``h[:, 0] = 1``; the tail decays by 60 dB per RT60 and holds 10^(−DRR/10) of the
+    direct energy in all."""
+    import tensorflow as tf
+
+    k = tf.range(1, frames, dtype=tf.float32)[None, :]
+    tail = tf.pow(10.0, -6.0 * k * hop_seconds / rt60[:, None])
+    scale = tf.pow(10.0, -drr_db / 10.0) / tf.reduce_sum(tail, axis=1)
+    return tf.concat([tf.ones_like(rt60)[:, None], scale[:, None] * tail], axis=1)
+
+
+def reverberate(power, h):
+    """Each band of ``power`` (batch, frames, bands) convolved causally over frames with
+    ``h`` (batch, frames): out[t] = Σ_{k ≤ t} h[k]·power[t − k]."""
+    import tensorflow as tf
+
+    T = tf.shape(power)[1]
+    lag = tf.range(T)[:, None] - tf.range(T)[None, :]  # (t, t') -> t - t'
+    M = tf.gather(h, tf.maximum(lag, 0), axis=1) * tf.cast(lag >= 0, h.dtype)[None]
+    return tf.matmul(M, power)
+
+
+def speed_resample(mel, speed, floor):
+    """Frames of ``mel`` (batch, frames, bands) as heard ``speed`` (batch,) times faster:
+    output frame t reads source position c + (t − c)·speed about the centre c (linear
+    interpolation); positions outside the clip take ``floor`` (batch, 1, bands)."""
+    import tensorflow as tf
+
+    T = tf.shape(mel)[1]
+    c = (tf.cast(T, tf.float32) - 1.0) / 2.0
+    t = tf.range(T, dtype=tf.float32)[None, :]
+    pos = c + (t - c) * speed[:, None]
+    i0 = tf.cast(tf.floor(pos), tf.int32)
+    frac = (pos - tf.cast(i0, tf.float32))[..., None]
+    def at(i):
+        ok = ((i >= 0) & (i < T))[..., None]
+        return tf.where(ok, tf.gather(mel, tf.clip_by_value(i, 0, T - 1), batch_dims=1), floor)
+    return at(i0) * (1.0 - frac) + at(i0 + 1) * frac
+
+
 def make_augmenter(features: FeatureConfig, train: TrainConfig, noise_mfcc: np.ndarray):
     """A function ``(x, y, seed) -> (x', y)`` on batches of MFCC frames.
 
@@ -79,12 +139,36 @@ def make_augmenter(features: FeatureConfig, train: TrainConfig, noise_mfcc: np.n
     lo, hi = (float(v) for v in train.snr_db)
     def augment(x, y, seed):
         seeds = tf.random.experimental.stateless_split(seed, 8)
+        extra = tf.random.experimental.stateless_split(seeds[7], 8)  # keeps older draws
         B = tf.shape(x)[0]
         mel = tf.matmul(x, C)  # (B, T, n_mels) in dB
+        floor = tf.reduce_min(mel, axis=1, keepdims=True)
+        alpha = tf.ones([B])
         if train.vtlp:
             alpha = tf.random.stateless_uniform([B], seeds[7], 1.0 - train.vtlp,
                                                 1.0 + train.vtlp)
+        if train.speed:
+            speed = tf.random.stateless_uniform([B], extra[0], 1.0 - train.speed,
+                                                1.0 + train.speed)
+            mel = speed_resample(mel, speed, floor)
+            alpha = alpha * speed
+        if train.vtlp or train.speed:
             mel = vtlp_warp(mel, alpha, features)
+        if train.reverb_prob:
+            rt60 = tf.random.stateless_uniform([B], extra[1], *REVERB_RT60_S)
+            drr = tf.random.stateless_uniform([B], extra[2], *REVERB_DRR_DB)
+            use = tf.random.stateless_uniform([B], extra[3]) < train.reverb_prob
+            h = reverb_kernel(rt60, drr, T, features.hop_length / features.sample_rate)
+            wet = _to_db(reverberate(tf.pow(10.0, mel / 10.0), h), amin)
+            mel = tf.where(use[:, None, None], wet, mel)
+        if train.gain_db or train.eq_db:
+            gain = tf.random.stateless_uniform([B, 1, 1], extra[4], -train.gain_db,
+                                               train.gain_db + 1e-9)
+            a = tf.random.stateless_uniform([B, 2], extra[5], -train.eq_db, train.eq_db + 1e-9)
+            band = tf.range(n_mels, dtype=tf.float32) / max(n_mels - 1, 1)
+            curve = (a[:, :1] * tf.cos(np.pi * band)[None]
+                     + a[:, 1:] * tf.cos(2 * np.pi * band)[None])
+            mel = mel + gain + curve[:, None, :]
         # time shift: frame t takes frame t - k; out-of-range frames get the band minimum
         k = tf.random.stateless_uniform([B], seeds[0], -max_shift, max_shift + 1, tf.int32)
         src = tf.range(T)[None, :] - k[:, None]

@@ -74,3 +74,74 @@ def test_vtlp_in_the_augmenter_changes_the_spectrum_by_a_stretch():
     # a stretch never creates levels outside each frame's range
     mel, got = X @ C, out @ C
     assert np.all(got.max(-1) <= mel.max(-1) + 1e-3) and np.all(got.min(-1) >= mel.min(-1) - 1e-3)
+
+
+def _impulse(frame: int, level: float = 60.0) -> np.ndarray:
+    """MFCCs of a log-mel that is -60 dB everywhere but ``level`` dB in one frame."""
+    mel = np.full((1, F.num_frames, F.n_mels), -60.0, np.float32)
+    mel[0, frame] = level
+    return mel @ C.T
+
+
+def test_speed_moves_an_event_about_the_centre_and_stretches_the_spectrum():
+    from speechgru.training.augment import speed_resample
+
+    T = F.num_frames
+    mel = np.zeros((1, T, 4), np.float32)
+    mel[0, 34] = 10.0
+    c = (T - 1) / 2
+    for s in (0.9, 1.15):
+        out = speed_resample(tf.constant(mel), tf.constant([s]), tf.zeros([1, 1, 4])).numpy()
+        # output frame t reads c + (t - c)·s, linearly interpolated: the event at 34 now
+        # sits at c + (34 - c)/s, a tent of width 1/s frames
+        pos = c + (np.arange(T) - c) * s
+        np.testing.assert_allclose(out[0, :, 0], 10 * np.maximum(0, 1 - np.abs(pos - 34)),
+                                   atol=1e-4)
+    # in the augmenter the spectrum is stretched as well: frames far from any edge equal
+    # a pure VTLP warp with alpha = s when the clip is constant over time
+    band = np.arange(F.n_mels, dtype=np.float32)
+    flat = np.tile(10 * np.sin(band / 5), (1, T, 1)).astype(np.float32)
+    out = run(x=flat @ C.T, speed=0.15) @ C
+    assert np.abs(out - flat).max() > 0.5
+    errors = {a: np.abs(vtlp_warp(tf.constant(flat[:, :1]), tf.constant([a], tf.float32), F)
+                        .numpy()[0, 0] - out[0, T // 2]).max()
+              for a in np.linspace(0.85, 1.15, 601)}
+    got_alpha = [a for a, e in errors.items() if e < 0.05]
+    assert got_alpha, "the spectrum is not a stretch within ±15 %"
+
+
+def test_reverb_kernel_decays_60_db_per_rt60_and_holds_the_drr():
+    from speechgru.training.augment import reverb_kernel
+
+    hop = F.hop_length / F.sample_rate
+    h = reverb_kernel(tf.constant([0.4, 0.8]), tf.constant([3.0, 10.0]), 200, hop).numpy()
+    assert np.all(h[:, 0] == 1.0)
+    slope = 10 * np.log10(h[:, 2] / h[:, 1]) / hop  # dB per second
+    np.testing.assert_allclose(slope, [-60 / 0.4, -60 / 0.8], rtol=1e-4)
+    np.testing.assert_allclose(10 * np.log10(h[:, 1:].sum(1)), [-3.0, -10.0], atol=1e-3)
+
+
+def test_reverb_in_the_augmenter_adds_a_decaying_tail_after_an_event():
+    from speechgru.training.augment import REVERB_RT60_S
+
+    out = run(x=_impulse(10), reverb_prob=1.0) @ C
+    assert np.all(out[0, :10] < -55.0)  # causal: nothing before the event
+    np.testing.assert_allclose(out[0, 10], 60.0, atol=0.01)  # the direct sound is kept
+    tail = out[0, 11:16, 0]
+    step = np.diff(tail)  # constant dB per frame, within the drawn RT60 range
+    np.testing.assert_allclose(step, step[0], atol=0.05)
+    hop = F.hop_length / F.sample_rate
+    assert -60 * hop / REVERB_RT60_S[0] - 0.01 <= step[0] <= -60 * hop / REVERB_RT60_S[1] + 0.01
+
+
+def test_gain_and_eq_add_one_smooth_curve_to_every_frame():
+    out = run(gain_db=6.0, eq_db=3.0) @ C
+    diff = out - X @ C
+    np.testing.assert_allclose(diff, np.broadcast_to(diff[:, :1], diff.shape), atol=1e-2)
+    curve = diff[:, 0]
+    assert np.abs(curve).max() <= 6.0 + 2 * 3.0 + 1e-2 and np.abs(curve).max() > 0.5
+    # two cosines over the band index: the second difference is small everywhere
+    assert np.abs(np.diff(curve, 2, axis=1)).max() < 0.1
+    gain_only = (run(gain_db=6.0) @ C) - X @ C
+    np.testing.assert_allclose(gain_only, np.broadcast_to(gain_only[:, :1, :1], diff.shape),
+                               atol=1e-2)
