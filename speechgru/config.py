@@ -227,9 +227,15 @@ class ModelConfig(_JSONConfig):
     ``pooling`` turns the frame sequence into one vector: the last state (``"last"``,
     streamable), the mean over time, or attention over time. ``cell`` chooses our
     hand-written GRU (``"custom"``) or ``keras.layers.GRU`` (``"keras"``).
+    ``conv_filters`` puts convolutions before the GRUs (a CRNN): one per entry, with that
+    many filters, a ``conv_kernel`` (frames, coefficients) kernel causal in time and a
+    stride of ``conv_stride`` over the coefficients.
     """
 
     units: tuple[int, ...] = (128, 128)
+    conv_filters: tuple[int, ...] = ()
+    conv_kernel: tuple[int, ...] = (3, 3)
+    conv_stride: int = 2
     bidirectional: bool = False
     pooling: str = "last"  # last | mean | attention
     attention_units: int = 64
@@ -246,12 +252,25 @@ class ModelConfig(_JSONConfig):
                f"units must be a non-empty list of positive integers, got {self.units!r}")
         _check(len(self.units) <= 16 and all(u <= 4096 for u in self.units),
                f"units must be at most 16 layers of at most 4096, got {self.units!r}")
+        for name in ("conv_filters", "conv_kernel"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        _check(isinstance(self.conv_filters, tuple) and len(self.conv_filters) <= 8
+               and all(isinstance(u, int) and not isinstance(u, bool) and 0 < u <= 512
+                       for u in self.conv_filters),
+               f"conv_filters must be a list of at most 8 filter counts in 1..512, got "
+               f"{self.conv_filters!r}")
+        _check(isinstance(self.conv_kernel, tuple) and len(self.conv_kernel) == 2
+               and all(isinstance(u, int) and not isinstance(u, bool) for u in self.conv_kernel)
+               and 2 <= self.conv_kernel[0] <= 32 and 1 <= self.conv_kernel[1] <= 32,
+               f"conv_kernel must be [frames, coefficients] with frames in 2..32 and "
+               f"coefficients in 1..32, got {self.conv_kernel!r}")
         for name, kind in [("bidirectional", bool), ("pooling", str), ("cell", str),
                            ("reset_after", bool), ("convention", str)]:
             _check_type(self, name, kind)
         _check_numbers(self, {"attention_units": (int, 1, 4096),
                               "dropout": (float, 0, 1, False, True),
-                              "dense_units": (int, 0, 4096)})
+                              "dense_units": (int, 0, 4096), "conv_stride": (int, 1, 8)})
         _check(self.pooling in ("last", "mean", "attention"),
                f"pooling must be 'last', 'mean' or 'attention', got {self.pooling!r}")
         _check(self.cell in ("custom", "keras"),

@@ -1,7 +1,8 @@
 """``build_model(config, mode)``: the one definition of the network, in every mode.
 
 MFCC frames → input normalisation (per-coefficient mean/variance of the training features,
-stored in the model so exports take raw MFCCs) → N GRU layers (optionally bidirectional)
+stored in the model so exports take raw MFCCs) → optional causal convolutions over (time,
+coefficient) (a CRNN) → N GRU layers (optionally bidirectional)
 → pooling over time (last state, mean, or attention) → dropout → optional dense layer →
 softmax. ``cell="custom"`` uses :class:`speechgru.models.gru.GRU`, ``cell="keras"`` uses
 ``keras.layers.GRU``; :func:`copy_weights` moves weights between any two builds of one
@@ -21,7 +22,7 @@ import numpy as np
 from ..config import ModelConfig
 from ..errors import ConfigError
 from .gru import GRU, convert_weights
-from .layers import AttentionPooling, MeanPooling
+from .layers import AttentionPooling, CausalConv, MeanPooling
 from .modes import Mode
 
 
@@ -47,6 +48,15 @@ def _pool_layer(config: ModelConfig, stream: bool):
     if config.pooling == "attention":
         return AttentionPooling(config.attention_units, stream=stream, name="attention")
     return None
+
+
+def _conv_layers(config: ModelConfig, stream: bool) -> list[CausalConv]:
+    layers, channels = [], 1
+    for i, filters in enumerate(config.conv_filters):
+        layers.append(CausalConv(filters, config.conv_kernel, config.conv_stride,
+                                 in_channels=channels, stream=stream, name=f"conv_{i}"))
+        channels = filters
+    return layers
 
 
 def _head(config: ModelConfig, x, num_classes: int, training: bool):
@@ -85,6 +95,8 @@ def build_model(config: ModelConfig, mode: Mode = Mode.TRAINING, *, num_features
     inp = keras.Input((num_frames, num_features), batch_size=None if training else 1,
                       name="mfcc")
     x = _normalize(num_features, mean, variance)(inp)
+    for conv in _conv_layers(config, stream=False):
+        x = conv(x)
     n = len(config.units)
     for i, units in enumerate(config.units):
         last = i == n - 1
@@ -114,6 +126,9 @@ def _build_stream(config: ModelConfig, num_features: int, num_classes: int, mean
 
     x = _normalize(num_features, mean, variance)(frame)
     x = keras.layers.Reshape((1, num_features), name="one_frame")(x)
+    for conv in _conv_layers(config, stream=True):
+        x, past = conv([x, state(conv.state_sizes(int(x.shape[-1]))[0])])
+        states_out.append(past)
     h = None
     for i, units in enumerate(config.units):
         layer = _gru_layer(config, units, f"gru_{i}", return_sequences=True,

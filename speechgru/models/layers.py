@@ -104,3 +104,73 @@ class MeanPooling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "stream": self.stream}
+
+
+@keras.saving.register_keras_serializable(package="speechgru")
+class CausalConv(keras.layers.Layer):
+    """A 2-D convolution over (time, feature) that is causal in time: output frame t sees
+    input frames t − k_t + 1 … t (frames before the first are zeros), ``same`` padding and
+    a stride over the feature axis, ReLU. Sequences come and go flat, (batch, time,
+    features · channels): the input holds ``in_channels`` channels per feature bin, the
+    output ``filters`` channels per output bin.
+
+    ``stream=True``: called on ``[x_t (batch, 1, F·C), past (batch, (k_t − 1)·F·C)]`` it
+    returns ``[y_t, past']`` — ``past`` holds the last k_t − 1 input frames, zeros at the
+    start, so a stream from zero states equals the sequence form frame by frame.
+    """
+
+    def __init__(self, filters=16, kernel=(3, 3), feature_stride=2, in_channels=1,
+                 stream=False, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel = tuple(int(k) for k in kernel)
+        self.feature_stride = int(feature_stride)
+        self.in_channels = int(in_channels)
+        self.stream = stream
+
+    def out_bins(self, in_bins: int) -> int:
+        return -(-in_bins // self.feature_stride)
+
+    def state_sizes(self, flat_in: int) -> list[int]:
+        return [(self.kernel[0] - 1) * flat_in]
+
+    def build(self, input_shape):
+        flat = (input_shape[0] if self.stream else input_shape)[-1]
+        if flat % self.in_channels:
+            raise ValueError(f"{flat} input values per frame are not a whole number of "
+                             f"{self.in_channels}-channel bins")
+        self.bins = flat // self.in_channels
+        self.w = self.add_weight(shape=(*self.kernel, self.in_channels, self.filters),
+                                 name="kernel", initializer="he_uniform")
+        self.b = self.add_weight(shape=(self.filters,), name="bias", initializer="zeros")
+
+    def _conv(self, x):
+        """``x`` (batch, time ≥ k_t, bins, channels) → (batch, time − k_t + 1, out_bins ·
+        filters)."""
+        kf, s = self.kernel[1], self.feature_stride
+        total = max((self.out_bins(self.bins) - 1) * s + kf - self.bins, 0)
+        x = ops.pad(x, [[0, 0], [0, 0], [total // 2, total - total // 2], [0, 0]])
+        y = ops.relu(ops.conv(x, self.w, strides=(1, s), padding="valid") + self.b)
+        return ops.reshape(y, (ops.shape(y)[0], ops.shape(y)[1],
+                               self.out_bins(self.bins) * self.filters))
+
+    def call(self, inputs):
+        k_t, bins, c = self.kernel[0], self.bins, self.in_channels
+        if self.stream:
+            x, past = inputs
+            window = ops.concatenate([ops.reshape(past, (-1, k_t - 1, bins, c)),
+                                      ops.reshape(x, (-1, 1, bins, c))], axis=1)
+            return [self._conv(window), ops.reshape(window[:, 1:], (-1, (k_t - 1) * bins * c))]
+        x = ops.reshape(inputs, (ops.shape(inputs)[0], ops.shape(inputs)[1], bins, c))
+        return self._conv(ops.pad(x, [[0, 0], [k_t - 1, 0], [0, 0], [0, 0]]))
+
+    def compute_output_shape(self, input_shape):
+        flat_out = self.out_bins(self.bins) * self.filters
+        if self.stream:
+            return [(input_shape[0][0], 1, flat_out), input_shape[1]]
+        return (input_shape[0], input_shape[1], flat_out)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel": list(self.kernel),
+                "feature_stride": self.feature_stride, "in_channels": self.in_channels,
+                "stream": self.stream}

@@ -94,12 +94,19 @@ def _configs_the_cli_accepts():
             ModelConfig(units=(5, 7), reset_after=False, convention="keras"),
             ModelConfig(units=(6, 6), cell="keras", reset_after=False, pooling="attention"),
             ModelConfig(units=(6,), dropout=0.0, dense_units=3, pooling="mean",
-                        attention_units=4)]
+                        attention_units=4),
+            # CRNN: causal convolutions over (time, coefficient) before the GRUs
+            ModelConfig(units=(8,), conv_filters=(4,)),
+            ModelConfig(units=(6, 5), conv_filters=(3, 4), conv_kernel=(4, 2), conv_stride=1,
+                        pooling="attention"),
+            ModelConfig(units=(6,), conv_filters=(5,), conv_kernel=(2, 5), conv_stride=3,
+                        cell="keras", pooling="mean")]
     return out
 
 
 @pytest.mark.parametrize("cfg", _configs_the_cli_accepts(),
-                         ids=lambda c: f"{c.cell}-{'x'.join(map(str, c.units))}-{c.pooling}"
+                         ids=lambda c: f"{c.cell}-{'conv' * bool(c.conv_filters)}"
+                                       f"{'x'.join(map(str, c.units))}-{c.pooling}"
                                        f"-ra{int(c.reset_after)}-{c.convention}")
 def test_stream_model_frame_by_frame_equals_the_non_stream_model(cfg):
     """The STREAM build of a config, run one frame at a time from zero states, gives

@@ -1,4 +1,5 @@
-"""The pooling layers: one step at a time with their state equals the whole sequence."""
+"""The temporal layers (pooling, the causal convolution): one step at a time with their state
+equals the whole sequence."""
 
 import keras
 import numpy as np
@@ -60,3 +61,31 @@ def test_attention_pooling_respects_a_mask_and_round_trips():
         assert cls.from_config(config).get_config() == config
     assert isinstance(keras.layers.deserialize(keras.layers.serialize(MeanPooling())),
                       MeanPooling)
+
+
+@pytest.mark.parametrize("kernel,stride,bins,channels", [((3, 3), 2, 6, 1), ((2, 5), 3, 7, 2),
+                                                          ((4, 1), 1, 5, 3)])
+def test_causal_conv_equals_a_direct_sum_and_never_reads_the_future(kernel, stride, bins,
+                                                                   channels):
+    from speechgru.models.layers import CausalConv
+
+    rng = np.random.default_rng(1)
+    T, F = 9, 4
+    x = rng.normal(size=(2, T, bins * channels)).astype(np.float32)
+    layer = CausalConv(F, kernel, stride, in_channels=channels)
+    y = np.asarray(layer(x))
+    w, b = (np.asarray(v) for v in layer.weights)
+    kt, kf = kernel
+    out_bins = -(-bins // stride)
+    pad = max((out_bins - 1) * stride + kf - bins, 0)
+    xi = np.zeros((2, T + kt - 1, bins + pad, channels), np.float32)
+    xi[:, kt - 1:, pad // 2:pad // 2 + bins] = x.reshape(2, T, bins, channels)
+    ref = np.zeros((2, T, out_bins, F), np.float32)
+    for t in range(T):
+        for o in range(out_bins):
+            patch = xi[:, t:t + kt, o * stride:o * stride + kf]  # frames t-kt+1 .. t
+            ref[:, t, o] = np.einsum("btfc,tfcd->bd", patch, w) + b
+    np.testing.assert_allclose(y, np.maximum(ref, 0).reshape(2, T, -1), atol=1e-5)
+    changed = x.copy()
+    changed[:, 5:] += 10.0
+    np.testing.assert_array_equal(np.asarray(layer(changed))[:, :5], y[:, :5])
