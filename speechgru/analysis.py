@@ -82,7 +82,8 @@ def ensure_run(settings: dict, data: Path) -> Path:
 
         config = RunConfig(FeatureConfig(), ModelConfig(units=(32,), dropout=0.0),
                            TrainConfig(epochs=4, validation_percent=20.0,
-                                       testing_percent=0.0)) if settings["quick"] else None
+                                       testing_percent=0.0, synth_per_word=0)
+                           ) if settings["quick"] else None
         import shutil
 
         shutil.rmtree(run, ignore_errors=True)  # an unfinished run of an earlier session

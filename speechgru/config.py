@@ -297,6 +297,11 @@ class TrainConfig(_JSONConfig):
     testing_percent: float = 10.0
     silence_ratio: float = 1.0  # silence clips per training epoch / mean clips per command
     unknown_ratio: float = 3.0  # unknown clips per epoch / mean clips per command
+    # the recipe's synthetic speech, added to real data (not to a synthetic set): this many
+    # clips per command word, and a third as many of each usual non-command word, made once
+    # offline (speechgru.synth.recipe_synth); 0: none
+    synth_per_word: int = 200
+    synth_seed: int = 11
     # augmentation (feature domain: see speechgru.training.augment)
     augment: bool = True
     noise_prob: float = 0.8
@@ -326,6 +331,7 @@ class TrainConfig(_JSONConfig):
             "seed": (int, 0, 2 ** 32 - 1), "validation_percent": (float, 0, 100, False, True),
             "testing_percent": (float, 0, 100, False, True),
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),
+            "synth_per_word": (int, 0, 5000), "synth_seed": (int, 0, 2 ** 32 - 1),
             "noise_prob": (float, 0, 1), "time_shift_ms": (float, 0, 10000),
             "vtlp": (float, 0, 0.5, False, True),
             "speed": (float, 0, 0.5, False, True), "reverb_prob": (float, 0, 1),

@@ -288,10 +288,62 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
     babble *= 0.05 / (np.sqrt(np.mean(babble ** 2)) + 1e-9)
     _write_wav(noise_dir / "babble.wav", babble, sample_rate)
     (out / "README.txt").write_text(
-        f"Synthetic speech commands made by speechgru.synth (espeak-ng), seed={seed}, "
+        f"{_README_HEAD} (espeak-ng), seed={seed}, "
         f"per_word={per_word}, {len(voices)} synthetic speakers.\n")
     return {"out_dir": str(out), "clips": sum(counts.values()), "speakers": len(voices),
             "words": counts, "noise_files": 5}
+
+
+_README_HEAD = "Synthetic speech commands made by speechgru.synth"
+
+
+def is_synthetic(data_dir: str | Path) -> bool:
+    """True for a folder :func:`synthesize_dataset` wrote (its README says so)."""
+    try:
+        with open(Path(data_dir) / "README.txt", encoding="utf-8", errors="replace") as f:
+            return f.read(len(_README_HEAD)) == _README_HEAD
+    except OSError:
+        return False
+
+
+def cache_root() -> Path:
+    """Where made-once data lives: ``$SPEECHGRU_CACHE``, else ``$XDG_CACHE_HOME/speechgru``,
+    else ``~/.cache/speechgru``."""
+    import os
+
+    if os.environ.get("SPEECHGRU_CACHE"):
+        return Path(os.environ["SPEECHGRU_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "speechgru"
+
+
+def recipe_synth(words: tuple[str, ...], per_word: int, seed: int, *,
+                 log=print) -> Path:
+    """The recipe's synthetic speech for ``words`` (and the usual non-command words, minus
+    ``words``): made once, offline, into :func:`cache_root`/``synth/<key>`` and reused;
+    the key hashes everything that decides its bytes."""
+    from .utils import owned_tempdir, publish_tree
+
+    others = tuple(w for w in OTHER_WORDS if w not in words and w.replace(" ", "_") not in words)
+    spoken = tuple(w.replace("_", " ") for w in words)
+    key = hashlib.sha1(repr((_README_HEAD, spoken, others, per_word, seed)).encode()
+                       ).hexdigest()[:12]
+    out = cache_root() / "synth" / f"{per_word}x{seed}-{key}"
+    if is_synthetic(out):
+        return out
+    log(f"making the recipe's synthetic speech ({per_word} per word, once): {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with owned_tempdir(out.parent, out.name) as tmp:
+        # a phrase "lights_on" is spoken "lights on" and written to lights_on/
+        synthesize_dataset(tmp, per_word=per_word, seed=seed, words=spoken, other_words=others)
+        publish_tree(tmp)
+        if is_synthetic(out):  # another process made it meanwhile
+            return out
+        if out.exists():
+            raise SynthError(f"{out}: exists and is not a synthetic set of speechgru; move "
+                             "it away (speechgru does not delete what it did not make)")
+        tmp.rename(out)
+    return out
 
 
 def long_recording(data_dir: str | Path, out_wav: str | Path, *,

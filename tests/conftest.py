@@ -15,6 +15,19 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SC_HALF = SHARED / "speech_commands_v2_test_half"
 FSDD = SHARED / "fsdd"
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Made-once data (the recipe's synthetic speech) goes to a test folder, never to the
+    user's ~/.cache."""
+    old = os.environ.get("SPEECHGRU_CACHE")
+    os.environ["SPEECHGRU_CACHE"] = str(tmp_path_factory.mktemp("speechgru_cache"))
+    yield
+    if old is None:
+        os.environ.pop("SPEECHGRU_CACHE", None)
+    else:
+        os.environ["SPEECHGRU_CACHE"] = old
+
+
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(),
                                   reason=f"real speech not available at {SHARED}")
 

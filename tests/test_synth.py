@@ -70,3 +70,36 @@ def test_long_recording_places_the_words_and_writes_the_truth(synth_dir, tmp_pat
         assert np.abs(y[i - 1600:i + 1600]).max() > 5 * np.abs(y[:800]).max()
     with pytest.raises(SynthError, match="too short"):
         long_recording(synth_dir, out, words=("yes", "no", "up"), seconds=4.0)
+
+
+def test_the_recipe_adds_its_synthetic_speech_to_real_data_once(synth_dir, tmp_path):
+    import os
+
+    from conftest import make_sc
+
+    from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
+    from speechgru.synth import OTHER_WORDS, is_synthetic
+    from speechgru.training.train import with_recipe_synth
+
+    real = make_sc(tmp_path / "real")
+    assert is_synthetic(synth_dir) and not is_synthetic(real)
+    cfg = RunConfig(FeatureConfig(), ModelConfig(),
+                    TrainConfig(words=("yes", "lights_on", "seven"), synth_per_word=2))
+    assert with_recipe_synth([synth_dir], cfg) == [synth_dir]  # synthetic data: nothing more
+    logged = []
+    dirs = with_recipe_synth([real], cfg, log=logged.append)
+    assert dirs[0] == real and len(dirs) == 2 and len(logged) == 1
+    made = dirs[1]
+    assert made.is_relative_to(os.environ["SPEECHGRU_CACHE"]) and is_synthetic(made)
+    ds = scan_dataset(made, words=cfg.train.words)
+    counts = {w: sum(c.label == w for c in ds.clips) for w in cfg.train.words}
+    assert counts == {"yes": 2, "lights_on": 2, "seven": 2}  # the phrase has its folder
+    folders = {p.name for p in made.iterdir() if p.is_dir()}
+    assert "seven" in OTHER_WORDS and "bird" in folders  # a command is never an other word
+    assert sum(c.label == "_unknown_" for c in ds.clips) == 2 * (len(OTHER_WORDS) - 1)
+    stamp = (made / "README.txt").stat().st_mtime_ns
+    again = []
+    assert with_recipe_synth([real], cfg, log=again.append) == dirs and again == []
+    assert (made / "README.txt").stat().st_mtime_ns == stamp  # made once, then reused
+    off = RunConfig(FeatureConfig(), ModelConfig(), TrainConfig(synth_per_word=0))
+    assert with_recipe_synth([real], off) == [real]

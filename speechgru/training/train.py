@@ -56,6 +56,19 @@ def _generated_noise(features: FeatureConfig, count: int, seed: int) -> np.ndarr
     return np.stack(out)
 
 
+def with_recipe_synth(data_dirs: list[str | Path], config: RunConfig, *, log=print
+                      ) -> list[str | Path]:
+    """``data_dirs`` plus the recipe's synthetic speech of the run's words
+    (``train.synth_per_word`` per word, made once and cached) when they hold real speech;
+    a synthetic set given as data gets nothing more."""
+    from ..synth import is_synthetic, recipe_synth
+
+    tc = config.train
+    if not data_dirs or not tc.synth_per_word or any(is_synthetic(d) for d in data_dirs):
+        return list(data_dirs)
+    return [*data_dirs, recipe_synth(tc.words, tc.synth_per_word, tc.synth_seed, log=log)]
+
+
 def plan_splits(data_dirs: list[str | Path], config: RunConfig
                 ) -> tuple[dict[str, list[Clip]], list[tuple[str, str]]]:
     """Scan every source and split it (by speaker): the run's ``splits.json`` is this,
@@ -331,7 +344,9 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
             raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it "
                               "or choose another --out")
         config = config or RunConfig(FeatureConfig(), ModelConfig(), TrainConfig())
-        splits, bad = plan_splits(data_dirs or [], config)
+        data_dirs = with_recipe_synth(data_dirs or [], config,
+                                      log=print if verbose != 0 else (lambda *_: None))
+        splits, bad = plan_splits(data_dirs, config)
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()
     prep = prepare(splits, config, cache_dir=cache_dir, progress=verbose != 0)
