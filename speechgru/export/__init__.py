@@ -2,7 +2,8 @@
 
 Owns the table of variants (:mod:`.variants`: each file's name, mode, converter settings,
 representative data and parity check), the converter run in a child process
-(:mod:`.convert`) and the report. Reads only the run directory (through
+(:mod:`.convert`), the report and the model card (:mod:`.card`, ``README.md`` in every
+model directory). Reads only the run directory (through
 :class:`speechgru.training.run_dir.RunDir`); builds every model with
 :func:`speechgru.models.build_model`; writes the manifest with
 :mod:`speechgru.runtime.manifest`. May import TensorFlow.

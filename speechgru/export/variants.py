@@ -294,6 +294,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
     replaces only a model directory this package wrote."""
     from ..runtime.manifest import write_manifest
     from ..training.run_dir import RunDir
+    from .card import write_model_card
 
     chosen = select(variants)
     run = RunDir(run_dir)
@@ -335,6 +336,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
         atomic_write_text(tmp / "labels.txt", "\n".join(labels) + "\n")
         F.save(tmp / "features.json")
         atomic_write_text(tmp / "export_report.json", json.dumps(report, indent=1))
+        write_model_card(tmp, report, config, run.path.resolve(), out_dir.name)
         write_manifest(tmp, labels=labels, features=F.to_dict(),
                        operating_point=run.operating_point())
         publish_tree(tmp)

@@ -108,3 +108,20 @@ def test_a_crnn_exports_every_variant_and_streams_like_the_clip_model(synth_dir,
     for name in ("int8", "stream_int8"):
         r = models[f"{name}.tflite"]
         assert r["mean_abs_delta"] <= 0.05 and r["max_abs_delta"] <= 0.15, (name, r)
+
+
+def test_every_export_has_a_model_card_with_what_it_measured(exported):
+    from speechgru.runtime.manifest import Manifest
+
+    root, report = exported
+    card = (root / "model" / "README.md").read_text()
+    assert all(f"`{w}`" in card for w in report["labels"])
+    point = report["operating_point"]["threshold"]
+    assert f"threshold **{point:.2f}**" in card
+    for name, r in report["models"].items():  # one row per file, with its measured size
+        assert f"| `{name}` | {r['bytes'] / 1024:.0f} |" in card
+    # the operators a TFLite Micro build must register, read from the file itself
+    row = next(line for line in card.splitlines() if line.startswith("| `stream_int8.tflite`"))
+    assert "FULLY_CONNECTED" in row and "WHILE" not in row
+    assert "speechgru predict model clip.wav" in card  # the folder's own name
+    assert "README.md" in Manifest(root / "model").files  # hashed like every file

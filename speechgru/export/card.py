@@ -1,0 +1,160 @@
+"""The model card: ``README.md`` in every exported model directory.
+
+What the model hears and answers, its operating point, the accuracy measured on the run's
+own held-out clips (never a promise), the export's sizes, parity and latency, the
+operators each TFLite file needs, and how to run it on a computer, a phone, a board and a
+microcontroller. Written from the export report and the run directory only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import SILENCE, UNKNOWN, RunConfig
+from ..utils import native_stderr_hidden
+
+#: Licences of the datasets speechgru knows, by a piece of the folder name.
+KNOWN_DATA = {
+    "speech_commands": "Speech Commands (P. Warden, 2018, arXiv:1804.03209), CC BY 4.0 — "
+                       "the model was trained on it; credit it when you share the model",
+    "fsdd": "Free Spoken Digit Dataset (Z. Jackson et al.), CC BY-SA 4.0",
+}
+
+
+def tflite_ops(path: Path) -> list[str]:
+    """The builtin operators of a TFLite file (what a TFLite Micro build must register)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    with native_stderr_hidden():
+        interpreter = Interpreter(str(path))
+    return sorted({op["op_name"] for op in interpreter._get_ops_details()})
+
+
+def _pct(v) -> str:
+    return f"{100 * v:.1f} %"
+
+
+def _accuracy_lines(run_path: Path) -> list[str]:
+    lines = []
+    metrics = run_path / "metrics.json"
+    if metrics.is_file():
+        m = json.loads(metrics.read_text())
+        lines.append(f"| validation split (chose the epoch and the operating point) | "
+                     f"{m['clips']} | {_pct(m['accuracy'])} | "
+                     f"{_pct(m.get('command_recall', float('nan')))} | "
+                     f"{_pct(m.get('false_accept_rate', float('nan')))} |")
+    for path in sorted((run_path / "eval").glob("*.json")):
+        try:
+            m = json.loads(path.read_text())
+            lines.append(f"| `{m.get('split') or 'all'}` of {Path(str(m['data'])).name} "
+                         f"(`speechgru evaluate`) | {m['clips']} | {_pct(m['accuracy'])} | "
+                         f"{_pct(m['command_recall'])} | {_pct(m['false_accept_rate'])} |")
+        except (ValueError, KeyError, TypeError):
+            continue
+    return lines
+
+
+def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
+               name: str) -> str:
+    """The card's Markdown text for the model whose files are in ``model_dir`` and whose
+    folder will be called ``name``."""
+    from .. import __version__
+
+    F, M, labels = config.features, config.model, report["labels"]
+    point = report.get("operating_point")
+    commands = [w for w in labels if w not in (SILENCE, UNKNOWN)]
+    arch = (f"{len(M.conv_filters)} causal convolution(s) ({', '.join(map(str, M.conv_filters))}"
+            f" filters, {M.conv_kernel[0]}×{M.conv_kernel[1]}) → " if M.conv_filters else "")
+    arch += (f"{'Bi' if M.bidirectional else ''}GRU {' → '.join(map(str, M.units))} "
+             f"(speechgru's own cell, {M.convention} convention), {M.pooling} pooling"
+             f"{f', dense {M.dense_units}' if M.dense_units else ''} → softmax over "
+             f"{len(labels)} labels")
+    out = [f"# {run_path.name}: a keyword spotter for {', '.join(commands)}", "",
+           f"Exported by speechgru {__version__} from the run `{run_path.name}`. Every figure "
+           "here was measured; none is a promise for other voices, rooms or microphones.",
+           "", "## What it hears and answers", "",
+           f"- **Labels** (`labels.txt`): {', '.join(f'`{w}`' for w in labels)}. "
+           f"`{SILENCE}` is no speech, `{UNKNOWN}` any other word.",
+           f"- **Input**: {F.sample_rate} Hz mono, {F.clip_seconds:g} s windows; features "
+           f"(`features.json`): {F.n_mfcc} MFCCs every {1000 * F.hop_length / F.sample_rate:g} "
+           f"ms ({1000 * F.win_length / F.sample_rate:g} ms {F.window} window, FFT "
+           f"{F.n_fft}, {F.n_mels} HTK mel bands {F.fmin:g}–{F.fmax:g} Hz, "
+           f"{'dB' if F.log == 'db' else 'natural log'}, orthonormal DCT-II), "
+           f"{F.num_frames} frames a window.",
+           f"- **Model**: {arch}."]
+    if point:
+        out.append(f"- **Operating point**: threshold **{point['threshold']:.2f}** — below it "
+                   f"the answer is `{UNKNOWN}`. Chosen at training on the validation clips "
+                   f"as the lowest threshold taking at most "
+                   f"{_pct(point.get('target_false_accept', 0.03))} of the `{UNKNOWN}` clips "
+                   "for a command; `speechgru predict`/`listen` use it unless given "
+                   "`--threshold`.")
+    acc = _accuracy_lines(run_path)
+    if acc:
+        out += ["", "## Accuracy (12-label top-1 at threshold 0; clips of speakers not "
+                "trained on)", "",
+                "| clips | n | top-1 | command recall | other words taken for a command |",
+                "|---|---|---|---|---|", *acc]
+    out += ["", "## Files: size, agreement with the Keras model, speed", "",
+            f"Measured on {report['clips']} validation clips at export (Keras accuracy "
+            f"{_pct(report['keras_accuracy'])}); ms per call on one CPU thread of the "
+            "exporting machine.", "",
+            "| file | KiB | max \\|Δ\\| | top-1 agreement | accuracy | ms per call | "
+            "operators |", "|---|---|---|---|---|---|---|"]
+    for file, r in report["models"].items():
+        if "error" in r:
+            continue
+        ops = ", ".join(tflite_ops(model_dir / file))
+        agree = f"{r['top1_agreement']:.3f}" if "top1_agreement" in r else "–"
+        accuracy = _pct(r["accuracy"]) if "accuracy" in r else "–"
+        out.append(f"| `{file}` | {r['bytes'] / 1024:.0f} | {r['max_abs_delta']:.1e} | "
+                   f"{agree} | {accuracy} | {r['latency_ms']:.3f} {r.get('per', '')} | "
+                   f"{ops} |")
+    hop_ms = 1000 * F.hop_length / F.sample_rate
+    out += ["", "## Run it", "",
+            "**A computer or a board with Python** (the runtime needs no TensorFlow):", "",
+            "```sh", f"speechgru predict {name} clip.wav",
+            f"arecord -q -f S16_LE -r {F.sample_rate} -c 1 | speechgru listen "
+            f"{name} -", "```", "",
+            "**A phone or any LiteRT runtime**: `float32.tflite`/`int8.tflite` take one "
+            f"window of MFCCs `(1, {F.num_frames}, {F.num_features})` and give the label "
+            "probabilities; `wave_float32.tflite` takes the raw window "
+            f"`(1, {F.clip_samples})` samples in [-1, 1]. For a live stream use "
+            "`stream_float32.tflite` (or `stream_int8.tflite`): its signature takes `frame` "
+            f"(one MFCC row, every {hop_ms:g} ms, from `frontend.tflite`: "
+            f"{F.n_fft} samples in) and every `state_i`, and gives `probabilities` and the "
+            "new `state_i`; feed the states back at the next hop. speechgru's `listen` runs "
+            "four copies staggered by a quarter window, each starting from zero states at "
+            "its window's start (so each finished window equals the whole-window model), "
+            "and averages a few windows before comparing with the threshold.", "",
+            "**A microcontroller (TensorFlow Lite for Microcontrollers)**: `stream_int8.tflite`"
+            " with the operators listed above (all TFLM builtins); keep the int8 states "
+            "between hops. `frontend.tflite` needs RFFT2D, which TFLM does not have: compute "
+            "the MFCC on the device exactly as `features.json` says (the reference maths is "
+            "`speechgru/features/maths.py`: frame, window, |FFT|², mel, log, DCT).", ""]
+    sources = []
+    data = run_path / "data.json"
+    if data.is_file():
+        sources = json.loads(data.read_text()).get("sources", [])
+    if sources:
+        out += ["## Training data", ""]
+        for src in sources:
+            name = Path(src).name
+            note = next((v for k, v in KNOWN_DATA.items() if k in name.lower()), None)
+            if "/synth/" in src.replace("\\", "/") or name.startswith("synth"):
+                note = "synthetic speech made offline by speechgru (espeak-ng voices)"
+            out.append(f"- `{name}`" + (f": {note}" if note else ""))
+        out.append("")
+    return "\n".join(out)
+
+
+def write_model_card(model_dir: Path, report: dict, config: RunConfig, run_path: Path,
+                     name: str) -> Path:
+    """Write ``README.md`` into ``model_dir`` (the directory being built; ``name`` is the
+    folder name it will have)."""
+    from ..utils import atomic_write_text
+
+    path = model_dir / "README.md"
+    atomic_write_text(path, model_card(report, config, run_path, model_dir, name))
+    return path
