@@ -49,8 +49,9 @@ def speech_commands_seed(args, seed: int) -> dict:
     config = RunConfig(FeatureConfig(**args.overrides["features"]),
                        ModelConfig(**args.overrides["model"]), TrainConfig(**train_kw))
     run = Path(args.out) / f"speech_commands_seed{seed}"
-    shutil.rmtree(run, ignore_errors=True)
-    train([sc], run, config, cache_dir=args.cache, verbose=0)
+    if not (args.reuse and (run / "metrics.json").is_file()):
+        shutil.rmtree(run, ignore_errors=True)
+        train([sc], run, config, cache_dir=args.cache, verbose=0)
     m = evaluate_run(run, sc, split="test", cache_dir=args.cache, progress=False)
     print(f"Speech Commands, seed {seed}, the run's test split (speakers never heard):")
     print(format_report(m))
@@ -173,6 +174,8 @@ def main():
     ap.add_argument("--out", default="runs/bench")
     ap.add_argument("--cache", default=".cache/features")
     ap.add_argument("--skip-sc", action="store_true")
+    ap.add_argument("--reuse", action="store_true",
+                    help="score a seed's finished run in --out again instead of retraining")
     ap.add_argument("--fsdd", action="store_true", help="also FSDD leave-one-speaker-out")
     ap.add_argument("--set", dest="sets", action="append", default=[],
                     help="a config override for the Speech Commands runs (a lever), "
