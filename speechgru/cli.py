@@ -281,6 +281,18 @@ def cmd_listen(args) -> int:
     return 0
 
 
+def cmd_download(args) -> int:
+    from .data.download import download
+
+    r = download(args.out_dir, version=args.version, url=args.url, sha256=args.sha256,
+                 keep_archive=args.keep_archive)
+    print(f"wrote {r['files']:,} files into {r['dest']} from {r['url']} "
+          f"({'sha256 checked' if r['sha256_checked'] else 'no sha256 given: not checked'})"
+          + (f"; the archive is kept as {r['archive']}" if r["archive"] else "")
+          + f". Next: speechgru check-data {r['dest']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -290,6 +302,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true",
                    help="show tracebacks and TensorFlow's own log lines")
     sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("download", help="download and unpack Speech Commands (resumable, "
+                                        "checked, safely extracted)")
+    s.add_argument("dataset", choices=["speech-commands"])
+    s.add_argument("out_dir", help="the folder to unpack into (new or empty)")
+    s.add_argument("--version", dest="version", default="v0.02",
+                   choices=["v0.02", "v0.01", "test"],
+                   help="v0.02 (2.4 GB, 35 words), v0.01, or test (v0.02's 12-label test "
+                        "set, 113 MB)")
+    s.add_argument("--url", help="a mirror or an archive of your own (.tar.gz)")
+    s.add_argument("--sha256", help="the archive's sha256 (with --url: checked when given)")
+    s.add_argument("--keep-archive", action="store_true",
+                   help="keep the .tar.gz beside the data")
+    s.set_defaults(func=cmd_download)
 
     s = sub.add_parser("synth", help="write the offline synthetic speech-commands dataset")
     s.add_argument("out_dir")

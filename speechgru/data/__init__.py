@@ -4,7 +4,8 @@ cached features.
 Owns the layouts (:mod:`.layouts`: Speech Commands, its 12-label test archive, flat
 ``label_speaker_index`` folders; labels, speaker-disjoint hash splits, ``check-data``) and
 the feature cache (:mod:`.cache`: MFCC per clip computed once in worker processes, kept
-as ``.npy``, healed when damaged). May import :mod:`speechgru.audio`,
+as ``.npy``, healed when damaged) and the download of the official archives
+(:mod:`.download`: resumable, checked, safely extracted). May import :mod:`speechgru.audio`,
 :mod:`speechgru.features`, :mod:`speechgru.config`, :mod:`speechgru.errors`,
 :mod:`speechgru.utils`; no TensorFlow.
 """
