@@ -293,6 +293,20 @@ def cmd_download(args) -> int:
     return 0
 
 
+def cmd_record(args) -> int:
+    from .data.record import file_source, record
+
+    words = [w.strip() for w in args.words.split(",") if w.strip()]
+    source = file_source(args.input) if args.input else None
+    r = record(args.out_dir, words, per_word=args.per_word, speaker=args.speaker,
+               source=source)
+    kept = ", ".join(f"{w} {n}" for w, n in r["written"].items())
+    print(f"wrote {sum(r['written'].values())} takes by speaker {r['speaker']} into "
+          f"{r['out_dir']} ({kept}); {len(r['refused'])} refused. Next: speechgru train "
+          f"--data {r['out_dir']} --words {','.join(words)} --out runs/mine")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -316,6 +330,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--keep-archive", action="store_true",
                    help="keep the .tar.gz beside the data")
     s.set_defaults(func=cmd_download)
+
+    s = sub.add_parser("record", help="record your own takes of some words from the "
+                                      "microphone into a Speech Commands layout")
+    s.add_argument("out_dir")
+    s.add_argument("--words", required=True, help="comma-separated words (a_phrase for "
+                                                  "several words)")
+    s.add_argument("--per-word", type=int, default=10, help="takes to keep per word")
+    s.add_argument("--speaker", help="your speaker id (default: a new random one)")
+    s.add_argument("--input", help="a recording to use instead of the microphone")
+    s.set_defaults(func=cmd_record)
 
     s = sub.add_parser("synth", help="write the offline synthetic speech-commands dataset")
     s.add_argument("out_dir")

@@ -5,7 +5,8 @@ Owns the layouts (:mod:`.layouts`: Speech Commands, its 12-label test archive, f
 ``label_speaker_index`` folders; labels, speaker-disjoint hash splits, ``check-data``) and
 the feature cache (:mod:`.cache`: MFCC per clip computed once in worker processes, kept
 as ``.npy``, healed when damaged) and the download of the official archives
-(:mod:`.download`: resumable, checked, safely extracted). May import :mod:`speechgru.audio`,
+(:mod:`.download`: resumable, checked, safely extracted) and of one's own voice
+(:mod:`.record`: prompted takes from the microphone, trimmed and checked). May import :mod:`speechgru.audio`,
 :mod:`speechgru.features`, :mod:`speechgru.config`, :mod:`speechgru.errors`,
 :mod:`speechgru.utils`; no TensorFlow.
 """
