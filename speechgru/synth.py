@@ -317,15 +317,48 @@ def cache_root() -> Path:
     return Path(base) / "speechgru"
 
 
+_CONSONANT_SWAPS = {"b": "pd", "p": "bt", "d": "tb", "t": "dp", "g": "kd", "k": "gt",
+                    "m": "nb", "n": "md", "l": "rw", "r": "lw", "s": "zf", "z": "sv",
+                    "f": "vs", "v": "fb", "h": "f", "j": "ch", "w": "rv", "y": "j",
+                    "c": "gt", "q": "k", "x": "s"}
+_VOWEL_SWAPS = {"a": "e", "e": "i", "i": "a", "o": "u", "u": "o"}
+
+
+def confusable_words(word: str) -> list[str]:
+    """Near-misses of a custom keyword, spoken as negatives: for a phrase, each of its
+    words and each shorter start of it ("lights on" → "lights", "on"); for one word, the
+    first consonant swapped for a similar one, the first vowel changed, and its first
+    half ("marvin" → "barvin", "darvin", "mervin", "mar")."""
+    words = word.replace("_", " ").split()
+    if len(words) > 1:
+        out = list(dict.fromkeys(words + [" ".join(words[:k]) for k in range(2, len(words))]))
+        return [w for w in out if w != " ".join(words)]
+    w = words[0].lower()
+    out = []
+    first = next((i for i, ch in enumerate(w) if ch in _CONSONANT_SWAPS), None)
+    if first is not None:
+        out += [w[:first] + c + w[first + 1:] for c in _CONSONANT_SWAPS[w[first]]
+                if len(c) == 1][:2]
+    vowel = next((i for i, ch in enumerate(w) if ch in _VOWEL_SWAPS), None)
+    if vowel is not None:
+        out.append(w[:vowel] + _VOWEL_SWAPS[w[vowel]] + w[vowel + 1:])
+    if len(w) >= 4:
+        out.append(w[:(len(w) + 1) // 2])
+    return [c for c in dict.fromkeys(out) if c != w]
+
+
 def recipe_synth(words: tuple[str, ...], per_word: int, seed: int, *,
                  log=print) -> Path:
-    """The recipe's synthetic speech for ``words`` (and the usual non-command words, minus
-    ``words``): made once, offline, into :func:`cache_root`/``synth/<key>`` and reused;
+    """The recipe's synthetic speech for ``words`` and, as negatives, the usual non-command
+    words and the near-misses of every custom word (:func:`confusable_words`), never one
+    of ``words``: made once, offline, into :func:`cache_root`/``synth/<key>`` and reused;
     the key hashes everything that decides its bytes."""
     from .utils import owned_tempdir, publish_tree
 
-    others = tuple(w for w in OTHER_WORDS if w not in words and w.replace(" ", "_") not in words)
     spoken = tuple(w.replace("_", " ") for w in words)
+    custom = [w for w in spoken if w not in COMMANDS]  # the commands have theirs
+    near = [c for w in custom for c in confusable_words(w)]
+    others = tuple(w for w in dict.fromkeys((*OTHER_WORDS, *near)) if w not in spoken)
     key = hashlib.sha1(repr((_README_HEAD, spoken, others, per_word, seed)).encode()
                        ).hexdigest()[:12]
     out = cache_root() / "synth" / f"{per_word}x{seed}-{key}"

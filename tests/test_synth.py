@@ -78,7 +78,7 @@ def test_the_recipe_adds_its_synthetic_speech_to_real_data_once(synth_dir, tmp_p
     from conftest import make_sc
 
     from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
-    from speechgru.synth import OTHER_WORDS, is_synthetic
+    from speechgru.synth import OTHER_WORDS, confusable_words, is_synthetic
     from speechgru.training.train import with_recipe_synth
 
     real = make_sc(tmp_path / "real")
@@ -96,10 +96,23 @@ def test_the_recipe_adds_its_synthetic_speech_to_real_data_once(synth_dir, tmp_p
     assert counts == {"yes": 2, "lights_on": 2, "seven": 2}  # the phrase has its folder
     folders = {p.name for p in made.iterdir() if p.is_dir()}
     assert "seven" in OTHER_WORDS and "bird" in folders  # a command is never an other word
-    assert sum(c.label == "_unknown_" for c in ds.clips) == 2 * (len(OTHER_WORDS) - 1)
+    near = confusable_words("lights on") + confusable_words("seven")  # custom words' misses
+    others = {w for w in (*OTHER_WORDS, *near) if w not in ("yes", "lights on", "seven")}
+    assert sum(c.label == "_unknown_" for c in ds.clips) == 2 * len(others)
+    assert {"lights", "zeven"} <= folders
     stamp = (made / "README.txt").stat().st_mtime_ns
     again = []
     assert with_recipe_synth([real], cfg, log=again.append) == dirs and again == []
     assert (made / "README.txt").stat().st_mtime_ns == stamp  # made once, then reused
     off = RunConfig(FeatureConfig(), ModelConfig(), TrainConfig(synth_per_word=0))
     assert with_recipe_synth([real], off) == [real]
+
+
+def test_confusable_words_of_a_custom_keyword():
+    from speechgru.synth import confusable_words
+
+    assert confusable_words("marvin") == ["narvin", "barvin", "mervin", "mar"]
+    assert confusable_words("lights_on") == ["lights", "on"]
+    assert confusable_words("turn_the_lights_off") == ["turn", "the", "lights", "off",
+                                                       "turn the", "turn the lights"]
+    assert "ok" not in confusable_words("ok") and confusable_words("ok")

@@ -193,3 +193,48 @@ def test_the_split_is_saved_once_disjoint_and_used_by_evaluate(trained, capsys):
     assert cli(["evaluate", str(out), "--split", "test", "--json",
                 "--cache-dir", str(cache)]) == 0
     assert json.loads(capsys.readouterr().out)["clips"] == len(splits["test"])
+
+
+@pytest.mark.slow
+def test_custom_keywords_from_recorded_and_synthetic_speech(tmp_path, capsys):
+    """Two words that are not in Speech Commands, one a phrase: takes recorded (a session
+    of one synthetic voice played back as the microphone), then `train --words` adds the
+    recipe's synthetic speech of those words and of their near-misses by itself."""
+    import soundfile as sf
+
+    from speechgru.synth import Voice, is_synthetic, speak_fresh
+
+    voice = Voice(accent="en-us", variant="", pitch=50, pitch_range=50, rate=150)
+    jobs = [(w, voice) for _ in range(3) for w in ("marvin", "lights on")]
+    rate, speech = speak_fresh([(w, voice) for w, voice in jobs])
+    gap = np.random.default_rng(0).normal(0, 1e-3, rate).astype(np.float32)
+    marvins = [s for (w, _), s in zip(jobs, speech, strict=True) if w == "marvin"]
+    lights = [s for (w, _), s in zip(jobs, speech, strict=True) if w == "lights on"]
+    session = np.concatenate([gap] + [x for s in marvins + lights for x in (0.5 * s, gap)])
+    sf.write(tmp_path / "session.wav", session, rate, subtype="PCM_16")
+    assert cli(["record", str(tmp_path / "mine"), "--words", "marvin,lights_on",
+                "--per-word", "3", "--speaker", "me1", "--input",
+                str(tmp_path / "session.wav")]) == 0
+    config = {"model": {"units": [32], "dropout": 0.0},
+              "train": {"epochs": 40, "batch_size": 32, "synth_per_word": 40, "patience": 100,
+                        "validation_percent": 20.0, "testing_percent": 0.0,
+                        "learning_rate": 0.01, "label_smoothing": 0.0}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert cli(["train", "--data", str(tmp_path / "mine"), "--words", "marvin,lights_on",
+                "--out", str(tmp_path / "run"), "--config", str(tmp_path / "config.json"),
+                "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "making the recipe's synthetic speech" in capsys.readouterr().out
+    run = tmp_path / "run"
+    assert (run / "labels.txt").read_text().split() == ["_silence_", "_unknown_", "marvin",
+                                                         "lights_on"]
+    sources = json.loads((run / "data.json").read_text())["sources"]
+    synth = Path(sources[1])
+    assert len(sources) == 2 and is_synthetic(synth)
+    for near in ("barvin", "lights"):  # negatives that sound like the keywords
+        assert (synth / near).is_dir()
+    # the run recognises both words on voices it did not train on (9 clips each; measured
+    # 0.56 and 0.67); a constant predictor finds none of one of them
+    metrics = json.loads((run / "metrics.json").read_text())
+    recalls = [metrics["per_class"][w]["recall"] for w in ("marvin", "lights_on")]
+    assert min(recalls) >= 1 / 3 and np.mean(recalls) >= 0.45, metrics["per_class"]
