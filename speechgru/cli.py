@@ -170,8 +170,12 @@ def cmd_train(args) -> int:
     m = train(args.data, args.out, config, resume=args.resume,
               resume_epochs=args.epochs if args.resume else None, cache_dir=args.cache_dir,
               strategy=args.strategy)
-    print(f"run directory: {args.out}  (best epoch {m['best_epoch']} of {m['epochs_run']})")
-    print(format_report(m))
+    print(f"trained {m['epochs_run']} epochs; the best (epoch {m['best_epoch']}) on the "
+          "validation split:")
+    print(format_report(m, brief=True))
+    print(f"wrote {args.out}/: best.keras, last.keras, splits.json, operating_point.json, "
+          "metrics.json (per-class report), curves.png, confusion.png, history.csv. "
+          f"Next: speechgru export {args.out}")
     return 0
 
 
@@ -212,7 +216,10 @@ def cmd_export(args) -> int:
         else None
     report = export_run(args.run_dir, args.out, force=args.force, variants=variants)
     print(format_report(report))
-    print(f"wrote {report['out_dir']}")
+    written = len(report["models"]) - len(report["failed"])
+    print(f"wrote {report['out_dir']}/: {written} TFLite files, saved_model/, README.md (the "
+          "model card), manifest.json, export_report.json. Next: speechgru listen "
+          f"{report['out_dir']} FILE.wav (or - for the microphone)")
     if report["failed"]:
         print(f"speechgru export: error: {len(report['failed'])} variant(s) failed: "
               f"{', '.join(report['failed'])} (the reasons are above and in "

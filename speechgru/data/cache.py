@@ -180,5 +180,7 @@ def _store(i, x, err, clips, results, errors, cache):
 def _progress(total: int, enabled: bool, desc: str):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="clip", disable=not enabled or total == 0,
+    # a bar on a terminal; nothing in a log file (a redrawn bar there is hundreds of lines)
+    return tqdm(total=total, desc=desc, unit="clip",
+                disable=not enabled or total == 0 or not sys.stderr.isatty(),
                 file=sys.stderr, leave=False)

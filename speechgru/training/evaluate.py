@@ -68,7 +68,8 @@ def _accept_rates(probs, y, labels, commands, threshold) -> dict:
     }
 
 
-def format_report(m: dict) -> str:
+def format_report(m: dict, *, brief: bool = False) -> str:
+    """The metrics as text; ``brief``: the headline lines only."""
     at = f" at threshold {m['threshold']:.2f}" if m.get("threshold") else ""
     lines = [f"clips {m['clips']}  top-1 accuracy {m['top1']:.4f}",
              f"{at.strip() or 'without a threshold'}: accuracy {m['accuracy']:.4f}  "
@@ -79,6 +80,8 @@ def format_report(m: dict) -> str:
         lines.append(f"the run's operating point: threshold {point['threshold']:.2f}, chosen on "
                      f"{point['chosen_on']} for at most "
                      f"{_pct(point['target_false_accept_rate'])} of _unknown_ clips accepted")
+    if brief:
+        return "\n".join(lines)
     lines.append(f"{'label':<12}{'support':>8}{'precision':>11}{'recall':>9}")
     for k, v in m["per_class"].items():
         lines.append(f"{k:<12}{v['support']:>8}{_f(v['precision']):>11}{_f(v['recall']):>9}")

@@ -217,7 +217,27 @@ def validation_logs(model, x_val: np.ndarray, y_val: np.ndarray, num_labels: int
             "val_balanced_accuracy": balanced_accuracy(probs, y_val)}
 
 
-def _make_callback(run_dir: Path, config: RunConfig, state: dict, prep: Prepared):
+def epoch_printer(total: int):
+    """Shows training's progress: on a terminal one line redrawn each epoch; in a log a
+    line every tenth of the planned epochs (and at the last)."""
+    tty = sys.stdout.isatty()
+    every = max(1, total // 10)
+
+    def show(row: dict, state: dict, last: bool = False) -> None:
+        e = row["epoch"]
+        line = (f"epoch {e:>{len(str(total))}}/{total}  loss {row['loss']:.3f}  validation "
+                f"top-1 {row['val_accuracy']:.3f}, balanced {row['val_balanced_accuracy']:.3f}"
+                f"  best {state['best']:.3f} (epoch {state['best_epoch']})  "
+                f"{row['seconds']:.1f} s/epoch")
+        if tty:
+            print("\r" + line, end="\n" if last else "", flush=True)
+        elif e % every == 0 or last:
+            print(line, flush=True)
+
+    return show
+
+
+def _make_callback(run_dir: Path, config: RunConfig, state: dict, prep: Prepared, show=None):
     import keras
 
     class RunState(keras.callbacks.Callback):
@@ -256,6 +276,9 @@ def _make_callback(run_dir: Path, config: RunConfig, state: dict, prep: Prepared
                 self.model.stop_training = True
                 state["stopped_early"] = True
                 RunDir(run_dir).save_state(state)
+            if show is not None:
+                show(row, state, last=self.model.stop_training
+                     or epoch + 1 == config.train.epochs)
 
     return RunState()
 
@@ -386,9 +409,10 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
             _compile(model, config, steps)
     start = state["epoch"]
     if start < tc.epochs and not state.get("stopped_early"):
-        run_state = _make_callback(run_dir, config, state, prep)  # validates, once per epoch
-        if verbose == "auto":
-            verbose = 1 if sys.stdout.isatty() else 2
+        # validates once per epoch, and shows the progress (Keras' own bar stays off)
+        run_state = _make_callback(run_dir, config, state, prep,
+                                   show=epoch_printer(tc.epochs) if verbose != 0 else None)
+        verbose = 0
         if strategy == "multiworker":
             fit_multiworker(model, dist, _train_dataset(prep, config, start, steps),
                             epochs=tc.epochs, initial_epoch=start, steps=steps,

@@ -238,3 +238,17 @@ def test_custom_keywords_from_recorded_and_synthetic_speech(tmp_path, capsys):
     metrics = json.loads((run / "metrics.json").read_text())
     recalls = [metrics["per_class"][w]["recall"] for w in ("marvin", "lights_on")]
     assert min(recalls) >= 1 / 3 and np.mean(recalls) >= 0.45, metrics["per_class"]
+
+
+def test_training_progress_in_a_log_is_a_line_every_tenth_of_the_epochs(capsys):
+    from speechgru.training.train import epoch_printer
+
+    show = epoch_printer(30)
+    state = {"best": 0.5, "best_epoch": 2}
+    for e in range(1, 26):
+        show({"epoch": e, "loss": 1.0, "val_accuracy": 0.5, "val_balanced_accuracy": 0.4,
+              "seconds": 1.0}, state, last=e == 25)  # stopped early at 25
+    lines = capsys.readouterr().out.splitlines()
+    assert [int(line.split()[1].split("/")[0]) for line in lines] == [3, 6, 9, 12, 15, 18,
+                                                                        21, 24, 25]
+    assert all("/30" in line and "best 0.500 (epoch 2)" in line for line in lines)
