@@ -479,9 +479,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: What each command needs beyond the base (runtime) install: ``pip install
+#: 'speechgru[train]'`` brings it.
+NEEDS = {"synth": ("espeakng_loader",), "synth-recording": ("espeakng_loader",),
+         "features": ("librosa", "tqdm"),
+         "train": ("tensorflow", "librosa", "matplotlib", "espeakng_loader", "tqdm"),
+         "evaluate": ("tensorflow", "librosa", "matplotlib", "tqdm"),
+         "evaluate-stream": ("tensorflow", "librosa", "matplotlib", "tqdm"),
+         "export": ("tensorflow",)}
+
+
+def _missing(command: str) -> list[str]:
+    import importlib.util
+
+    return [m for m in NEEDS.get(command, ()) if importlib.util.find_spec(m) is None]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    missing = _missing(args.command)
+    if missing:
+        return _fail(args, f"this command needs the training packages, and "
+                           f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
+                           "installed: pip install 'speechgru[train]' (the base install runs "
+                           "predict and listen)")
     if args.verbose:  # TensorFlow's and LiteRT's own log lines too
         from .utils import VERBOSE_ENV
 
