@@ -128,10 +128,13 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
             "four copies staggered by a quarter window, each starting from zero states at "
             "its window's start (so each finished window equals the whole-window model), "
             "and averages a few windows before comparing with the threshold.", "",
-            "**A microcontroller (TensorFlow Lite for Microcontrollers)**: `stream_int8.tflite`"
-            " with the operators listed above (all TFLM builtins); keep the int8 states "
-            "between hops. `frontend.tflite` needs RFFT2D, which TFLM does not have: compute "
-            "the MFCC on the device exactly as `features.json` says (the reference maths is "
+            "**A microcontroller (TensorFlow Lite for Microcontrollers)**: `micro/` holds "
+            "`stream_int8.tflite` as a C array, the operators to register, the tensors in "
+            "call order and the tensor arena"
+            + (f" ({report['micro']['arena_bytes']:,} bytes, measured by the TFLM "
+               "interpreter)" if (report.get("micro") or {}).get("arena_bytes") else "")
+            + "; keep the int8 states between hops. `frontend.tflite` needs RFFT2D, which "
+            "TFLM does not have: compute the MFCC on the device exactly as `features.json` says (the reference maths is "
             "`speechgru/features/maths.py`: frame, window, |FFT|², mel, log, DCT).", ""]
     sources = []
     data = run_path / "data.json"

@@ -1,0 +1,87 @@
+"""``micro/`` of an export against the file it holds, TFLM's own interpreter (the
+``tflite-micro`` package) and LiteRT."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import SC_HALF, needs_shared
+
+from speechgru.export.card import tflite_ops
+from speechgru.export.micro import arena_bytes, run_stream
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("tflite_micro", reason="tflite-micro is in the [train] extra")
+
+
+def test_the_c_array_is_the_model_and_the_readme_names_its_ops_and_arena(exported):
+    root, report = exported
+    micro = root / "model" / "micro"
+    data = (root / "model" / "stream_int8.tflite").read_bytes()
+    source = (micro / "model_data.cc").read_text()
+    body = source[source.index("{") + 1:source.index("}")]
+    assert bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", body)) == data
+    assert f"g_model_len = {len(data)};" in source and "alignas(16)" in source
+    assert "extern const unsigned char g_model[];" in (micro / "model_data.h").read_text()
+    readme = (micro / "README.md").read_text()
+    ops = tflite_ops(root / "model" / "stream_int8.tflite")
+    assert f"MicroMutableOpResolver<{len(ops)}>" in readme
+    assert "resolver.AddFullyConnected();" in readme and "resolver.AddTanh();" in readme
+    arena = report["micro"]["arena_bytes"]
+    assert f"**{arena:,} bytes**" in readme
+    # the measured arena is the smallest that allocates, to 64 bytes (each probe in its
+    # own process: TFLM's Python wrapper crashes beside TensorFlow)
+    import subprocess
+    import sys
+
+    check = ("import sys; from tflite_micro import runtime; d = open(sys.argv[1], 'rb').read()"
+             "\ntry:\n runtime.Interpreter.from_bytes(d, arena_size=int(sys.argv[2])); "
+             "print('ok')\nexcept RuntimeError:\n print('too small')")
+    said = [subprocess.run([sys.executable, "-c", check, str(root / "model" /
+                                                             "stream_int8.tflite"), str(a)],
+                           capture_output=True, text=True).stdout.strip()
+            for a in (arena, arena - 128)]
+    assert said == ["ok", "too small"]
+    assert arena_bytes(root / "model" / "stream_int8.tflite") == arena
+
+
+def test_int8_states_share_one_quantization_in_and_out(exported):
+    from speechgru.export.micro import _tensors
+
+    root, _ = exported
+    ins, outs = _tensors(root / "model" / "stream_int8.tflite")
+    q_in = {d["signature_name"]: d["quantization"] for d in ins}
+    q_out = {d["signature_name"]: d["quantization"] for d in outs}
+    states = [n for n in q_in if n.startswith("state_")]
+    assert states and all(q_in[n] == q_out[n] for n in states)  # copied back as bytes
+
+
+@needs_shared
+def test_tflm_runs_the_stream_like_litert_on_real_clips(exported):
+    from speechgru.audio import load_clip
+    from speechgru.config import FeatureConfig
+    from speechgru.data.layouts import scan_dataset
+    from speechgru.features.librosa import mfcc
+
+    root, _ = exported
+    F = FeatureConfig()
+    clips = scan_dataset(SC_HALF).clips[::40][:60]
+    x = np.stack([mfcc(load_clip(c.path, sample_rate=F.sample_rate,
+                                 num_samples=F.clip_samples), F) for c in clips])
+    path = root / "model" / "stream_int8.tflite"
+    micro = run_stream(path, x, use_micro=True)
+    lite = run_stream(path, x, use_micro=False)
+    agree = float((micro.argmax(1) == lite.argmax(1)).mean())
+    delta = float(np.abs(micro - lite).max())
+    print(f"TFLM vs LiteRT on {len(x)} real clips: top-1 agreement {agree:.3f}, "
+          f"max |Δp| {delta:.4f}")
+    # the issue's bound on the final probabilities after 49 steps of carried int8 state
+    # (measured 0.027); the top-1 may differ only where LiteRT's own top two are closer
+    # than twice that (this small model is unsure of real voices)
+    assert delta <= 0.03
+    top2 = np.sort(lite, axis=1)[:, -2:]
+    sure = top2[:, 1] - top2[:, 0] > 2 * 0.03
+    assert sure.sum() >= len(x) // 3
+    assert np.all(micro.argmax(1)[sure] == lite.argmax(1)[sure])
