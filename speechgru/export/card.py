@@ -134,7 +134,8 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
             + (f" ({report['micro']['arena_bytes']:,} bytes, measured by the TFLM "
                "interpreter)" if (report.get("micro") or {}).get("arena_bytes") else "")
             + "; keep the int8 states between hops. `frontend.tflite` needs RFFT2D, which "
-            "TFLM does not have: compute the MFCC on the device exactly as `features.json` says (the reference maths is "
+            "TFLM does not have: compute the MFCC on the device exactly as `features.json` "
+            "says (the reference maths is "
             "`speechgru/features/maths.py`: frame, window, |FFT|², mel, log, DCT).", ""]
     sources = []
     data = run_path / "data.json"
