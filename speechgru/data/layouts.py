@@ -223,7 +223,8 @@ def scan_dataset(root: str | Path, *, words: tuple[str, ...] | list[str] | None 
                 else:
                     split = split_of(speaker)
                 clips.append(Clip(f, _label_for(word, words), word, speaker, split))
-        clips.extend(_silence_windows(noise, clip_seconds, bad))
+        clips.extend(_silence_windows(noise, clip_seconds, bad, validation_percent,
+                                      testing_percent))
     elif layout == "flat":
         folder = root / "recordings" if (root / "recordings").is_dir() else root
         found = []
@@ -251,8 +252,11 @@ def scan_dataset(root: str | Path, *, words: tuple[str, ...] | list[str] | None 
 
 
 def _silence_windows(noise_files: list[Path], clip_seconds: float,
-                     bad: list[tuple[str, str]]) -> list[Clip]:
-    """Cut background-noise files into silence clips: first 80 % train, 10 % / 10 %."""
+                     bad: list[tuple[str, str]], validation_percent: float = 10.0,
+                     testing_percent: float = 10.0) -> list[Clip]:
+    """Cut background-noise files into silence clips: the start of each file for training,
+    then ``validation_percent`` % of it for validation and the last ``testing_percent`` %
+    for test (time-disjoint, as the speakers are)."""
     import soundfile as sf
 
     out = []
@@ -265,7 +269,8 @@ def _silence_windows(noise_files: list[Path], clip_seconds: float,
         n = int(seconds // clip_seconds)
         for k in range(n):
             pos = k / max(n, 1)
-            split = "train" if pos < 0.8 else "validation" if pos < 0.9 else "test"
+            split = ("train" if pos < 1 - (validation_percent + testing_percent) / 100
+                     else "validation" if pos < 1 - testing_percent / 100 else "test")
             out.append(Clip(f, SILENCE, SILENCE, f"noise-{f.stem}-{split}", split,
                             offset=k * clip_seconds, duration=clip_seconds))
     return out

@@ -110,3 +110,14 @@ def test_real_fsdd_counts():
     assert all(report["per_label"][str(d)] == 300 for d in range(10))
     assert report["per_speaker"]["george"] == 500
     assert report["sample_rates"] == {"8000": 3000}
+
+
+def test_silence_windows_follow_the_split_percentages(tmp_path):
+    from speechgru.data.layouts import _silence_windows
+
+    noise = write(tmp_path / "noise.wav", tone(seconds=40.0, amp=0.01))
+    for val, test, want in ((10.0, 10.0, (32, 4, 4)), (20.0, 0.0, (32, 8, 0)),
+                            (10.0, 25.0, (26, 4, 10))):
+        clips = _silence_windows([noise], 1.0, [], val, test)
+        got = tuple(sum(c.split == s for c in clips) for s in ("train", "validation", "test"))
+        assert got == want, (val, test, got)
