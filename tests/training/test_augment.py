@@ -10,7 +10,8 @@ from speechgru.training.augment import make_augmenter, vtlp_warp
 
 F = FeatureConfig()
 C = dct_matrix(F.n_mfcc, F.n_mels)
-OFF = dict(noise_prob=0.0, time_shift_ms=0.0, time_masks=0, freq_masks=0, vtlp=0.0)
+OFF = dict(noise_prob=0.0, time_shift_ms=0.0, time_masks=0, freq_masks=0, vtlp=0.0, speed=0.0,
+           reverb_prob=0.0, gain_db=0.0, eq_db=0.0)
 rng = np.random.default_rng(0)
 X = rng.normal(0, 20, (6, F.num_frames, F.n_mfcc)).astype(np.float32)
 NOISE = rng.normal(0, 10, (3, F.num_frames, F.n_mfcc)).astype(np.float32)
