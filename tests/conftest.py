@@ -63,7 +63,8 @@ def _export_cfg():
     return RunConfig(FeatureConfig(), ModelConfig(units=(48,), dropout=0.0),
                      TrainConfig(epochs=100, batch_size=32, seed=1, validation_percent=20.0,
                                  testing_percent=0.0, patience=1000, learning_rate=0.01,
-                                 noise_prob=0.3, snr_db=(10.0, 30.0), label_smoothing=0.0))
+                                 noise_prob=0.3, snr_db=(10.0, 30.0), label_smoothing=0.0,
+                                 speed=0.0, reverb_prob=0.0, gain_db=0.0, eq_db=0.0))
 
 
 EXPORT_CFG = _export_cfg()
