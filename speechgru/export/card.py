@@ -112,22 +112,30 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
                    f"{agree} | {accuracy} | {r['latency_ms']:.3f} {r.get('per', '')} | "
                    f"{ops} |")
     hop_ms = 1000 * F.hop_length / F.sample_rate
+    have = {file for file, r in report["models"].items() if "error" not in r}
     out += ["", "## Run it", "",
             "**A computer or a board with Python** (the runtime needs no TensorFlow):", "",
             "```sh", f"speechgru predict {name} clip.wav",
             f"arecord -q -f S16_LE -r {F.sample_rate} -c 1 | speechgru listen "
             f"{name} -", "```", "",
-            "**A phone or any LiteRT runtime**: `float32.tflite`/`int8.tflite` take one "
-            f"window of MFCCs `(1, {F.num_frames}, {F.num_features})` and give the label "
-            "probabilities; `wave_float32.tflite` takes the raw window "
-            f"`(1, {F.clip_samples})` samples in [-1, 1]. For a live stream use "
-            "`stream_float32.tflite` (or `stream_int8.tflite`): its signature takes `frame` "
-            f"(one MFCC row, every {hop_ms:g} ms, from `frontend.tflite`: "
-            f"{F.n_fft} samples in) and every `state_i`, and gives `probabilities` and the "
-            "new `state_i`; feed the states back at the next hop. speechgru's `listen` runs "
-            "four copies staggered by a quarter window, each starting from zero states at "
-            "its window's start (so each finished window equals the whole-window model), "
-            "and averages a few windows before comparing with the threshold.", "",
+            "**A phone or any LiteRT runtime**: "
+            + " ".join(text for file, text in (
+                ("float32.tflite", "`float32.tflite`"
+                 + (" (or `int8.tflite`)" if "int8.tflite" in have else "")
+                 + f" takes one window of MFCCs `(1, {F.num_frames}, {F.num_features})` and "
+                 "gives the label probabilities."),
+                ("wave_float32.tflite", "`wave_float32.tflite` takes the raw window "
+                 f"`(1, {F.clip_samples})`, samples in [-1, 1]."),
+                ("stream_float32.tflite", "For a live stream use `stream_float32.tflite`"
+                 + (" (or `stream_int8.tflite`)" if "stream_int8.tflite" in have else "")
+                 + ": its signature takes `frame` (one MFCC row every "
+                 f"{hop_ms:g} ms, from `frontend.tflite`: {F.n_fft} samples in) and every "
+                 "`state_i`, and gives `probabilities` and the new `state_i`; feed the "
+                 "states back at the next hop. speechgru's `listen` runs four copies "
+                 "staggered by a quarter window, each starting from zero states at its "
+                 "window's start (so each finished window equals the whole-window model), "
+                 "and averages a few windows before comparing with the threshold."))
+                if file in have), "",
             "**A microcontroller (TensorFlow Lite for Microcontrollers)**: `micro/` holds "
             "`stream_int8.tflite` as a C array, the operators to register, the tensors in "
             "call order and the tensor arena"

@@ -1,0 +1,5 @@
+// g_model: 220480 bytes, written by speechgru export
+#pragma once
+
+extern const unsigned char g_model[];
+extern const unsigned int g_model_len;
