@@ -1,8 +1,10 @@
 """Benchmark: every TFLite file of an exported model directory, side by side, one thread.
 
-Size, latency per 1 s clip and per hop (20 ms of new audio) for each variant, measured in
-one run with the TF-free interpreter (``ai_edge_litert``). A whole-clip model must re-run
-the window at every hop; the streaming model runs ``frontend.tflite`` once and
+Size, latency per 1 s clip and per hop (20 ms of new audio), and how many times faster than
+real time each variant keeps up with a stream, measured in one run with the TF-free
+interpreter (``ai_edge_litert``); then ``speechgru listen`` itself (the ``Listener``, Python
+included) over a minute of audio, float32 and int8, as × real time. A whole-clip model must
+re-run the window at every hop; the streaming model runs ``frontend.tflite`` once and
 ``stream_*.tflite`` once per state copy (``--phases``, as ``speechgru listen`` does).
 
     python scripts/bench_tflite.py models/demo [--reps 200] [--phases 4]
@@ -77,11 +79,12 @@ def main():
     base = ref.get("wave_float32", ref.get("float32", rows[0]))
     print(f"{d}: {frames} frames per clip, one thread, medians of {args.reps} calls; "
           f"frontend.tflite {front:.4f} ms per frame")
-    print(f"{'file':<16}{'KiB':>9}{'ms/clip':>10}{'ms/hop':>10}{'size ×':>9}"
-          f"{'hop speed-up ×':>16}")
+    hop_ms = 1000 * f.hop_length / f.sample_rate
+    print(f"{'file':<16}{'KiB':>9}{'ms/clip':>10}{'ms/hop':>10}{'× real time':>13}"
+          f"{'size ×':>9}{'hop speed-up ×':>16}")
     for name, kib, clip, hop in rows:
-        print(f"{name:<16}{kib:>9.1f}{clip:>10.3f}{hop:>10.4f}{base[1] / kib:>9.2f}"
-              f"{base[3] / hop:>16.1f}")
+        print(f"{name:<16}{kib:>9.1f}{clip:>10.3f}{hop:>10.4f}{hop_ms / hop:>13.0f}"
+              f"{base[1] / kib:>9.2f}{base[3] / hop:>16.1f}")
     print(f"size × and hop speed-up × are relative to {base[0]} (raw audio in, whole "
           f"window per hop); ms/hop of stream_* includes the frontend and {args.phases} "
           "state copies")
@@ -89,6 +92,26 @@ def main():
         step = stream_step(d / "stream_float32.tflite", f.n_mfcc, args.reps)
         print(f"one stream_float32 step vs float32 whole clip: "
               f"{ref['float32'][2] / step:.1f}× less compute per hop")
+    for variant in ("float32", "int8"):
+        if f"stream_{variant}" in ref:
+            print(f"speechgru listen, {variant}: {listen_speed(d, variant, f):.0f}× real time "
+                  f"(a minute of audio through the Listener, Python included)")
+
+
+def listen_speed(model_dir: Path, variant: str, f: FeatureConfig, seconds: float = 60.0
+                 ) -> float:
+    """Audio seconds per wall-clock second of ``Listener`` over noise fed in 0.1 s blocks."""
+    from speechgru.runtime.listener import Listener
+
+    pcm = (np.random.default_rng(0).normal(0, 0.01, int(seconds * f.sample_rate))
+           .astype(np.float32))
+    lis = Listener(model_dir, variant=variant)
+    block = f.sample_rate // 10
+    t = time.perf_counter()
+    for i in range(0, len(pcm), block):
+        lis.feed(pcm[i:i + block])
+    lis.flush()
+    return seconds / (time.perf_counter() - t)
 
 
 if __name__ == "__main__":
