@@ -145,6 +145,8 @@ def record(out_dir: str | Path, words: list[str], *, per_word: int = 10,
 
     if not words:
         raise DataError("--words: give at least one word")
+    if per_word < 1:
+        raise DataError(f"--per-word {per_word}: must be at least 1")
     for w in words:
         if not re.fullmatch(r"[^\W_][\w-]{0,63}", w):
             raise DataError(f"--words: {w!r} is not a word folder name (letters, digits, "

@@ -22,16 +22,7 @@ import numpy as np
 from ..utils import atomic_write_text, native_stderr_hidden
 
 MODEL = "stream_int8.tflite"
-_RESOLVER = {"ADD": "AddAdd", "FULLY_CONNECTED": "AddFullyConnected",
-             "LOGISTIC": "AddLogistic", "MUL": "AddMul", "RESHAPE": "AddReshape",
-             "SOFTMAX": "AddSoftmax", "SPLIT": "AddSplit", "SUB": "AddSub", "TANH": "AddTanh",
-             "UNPACK": "AddUnpack", "PACK": "AddPack", "CONV_2D": "AddConv2D",
-             "PAD": "AddPad", "CONCATENATION": "AddConcatenation",
-             "STRIDED_SLICE": "AddStridedSlice", "QUANTIZE": "AddQuantize",
-             "DEQUANTIZE": "AddDequantize", "RELU": "AddRelu", "MEAN": "AddMean",
-             "MAXIMUM": "AddMaximum", "MINIMUM": "AddMinimum", "EXP": "AddExp",
-             "DIV": "AddDiv", "SUM": "AddSum", "GATHER": "AddGather",
-             "SQUEEZE": "AddSqueeze", "EXPAND_DIMS": "AddExpandDims"}
+
 
 
 def available() -> bool:
@@ -42,13 +33,14 @@ def available() -> bool:
     return True
 
 
-def _child(*args: str) -> str:
+def _child(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m speechgru.export.micro ARGS`` (TFLM never runs beside TensorFlow)."""
     done = subprocess.run([sys.executable, "-m", "speechgru.export.micro", *args],
                           capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
+    if check and done.returncode != 0:
         raise RuntimeError(f"the TFLM child failed ({done.returncode}): "
                            f"{done.stderr.strip()[-500:]}")
-    return done.stdout
+    return done
 
 
 def arena_bytes(path: Path) -> int | None:
@@ -58,17 +50,14 @@ def arena_bytes(path: Path) -> int | None:
     bookkeeping); each probe runs in its own process."""
     if not available():
         return None
-    done = subprocess.run([sys.executable, "-m", "speechgru.export.micro", "record", str(path)],
-                          capture_output=True, text=True, timeout=600)
+    done = _child("record", str(path), check=False)
     found = re.search(r"Arena allocation total (\d+) bytes", done.stdout + done.stderr)
     if done.returncode != 0 or not found:
         raise RuntimeError(f"{path}: the TFLM interpreter did not load it (exit code "
                            f"{done.returncode}): {done.stderr.strip()[-300:]}")
 
     def fits(size: int) -> bool:
-        probe = subprocess.run([sys.executable, "-m", "speechgru.export.micro", "fits",
-                                str(path), str(size)], capture_output=True, timeout=600)
-        return probe.returncode == 0
+        return _child("fits", str(path), str(size), check=False).returncode == 0
 
     lo = int(found.group(1)) - 1
     hi = 2 * lo + 4096
@@ -129,10 +118,6 @@ def _tensors(path: Path) -> tuple[list[dict], list[dict]]:
     return ins, outs
 
 
-def _name(detail: dict) -> str:
-    return detail["signature_name"]
-
-
 def write_micro(model_dir: Path, ops: list[str]) -> dict | None:
     """Write ``model_dir/micro/`` for ``stream_int8.tflite``; returns what it measured, or
     None when the export has no such file."""
@@ -149,12 +134,13 @@ def write_micro(model_dir: Path, ops: list[str]) -> dict | None:
     inputs, outputs = _tensors(path)
 
     def rows(details):
-        return [f"| {i} | `{_name(d)}` | {tuple(int(v) for v in d['shape'])} | "
+        return [f"| {i} | `{d['signature_name']}` | {tuple(int(v) for v in d['shape'])} | "
                 f"{np.dtype(d['dtype']).name} | {d['quantization'][0]:.6g} | "
                 f"{d['quantization'][1]} |" for i, d in enumerate(details)]
 
-    adds = "\n".join(f"  resolver.{_RESOLVER.get(op, 'Add' + op.title().replace('_', ''))}();"
-                     for op in ops)
+    # TFLM's registration is Add + the builtin's name in CamelCase (FULLY_CONNECTED →
+    # AddFullyConnected, CONV_2D → AddConv2D)
+    adds = "\n".join(f"  resolver.Add{op.title().replace('_', '')}();" for op in ops)
     text = "\n".join([
         "# The keyword spotter on a microcontroller (TensorFlow Lite for Microcontrollers)",
         "",
@@ -199,8 +185,8 @@ def _run_stream_here(path: Path, frames: np.ndarray, *, use_micro: bool) -> np.n
     from ..runtime.tflite import dequantize, quantize
 
     inputs, outputs = _tensors(path)
-    names_in = [_name(d) for d in inputs]
-    names_out = [_name(d) for d in outputs]
+    names_in = [d["signature_name"] for d in inputs]
+    names_out = [d["signature_name"] for d in outputs]
     if use_micro:
         from tflite_micro import runtime
 

@@ -315,7 +315,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
     data = {"x_val": x_val, "y_val": y_val, "pcm": pcm, "x_train": x_train, "ref": ref,
             "chunks": np.stack([clip[t * hop:t * hop + n] for clip in pcm[:20]
                                 for t in range(T)])}
-    report = {"run": str(run.path.resolve()), "clips": len(y_val), "labels": labels,
+    # the run's name, not its path: a model directory is shipped, the exporter's paths not
+    report = {"run": run.path.resolve().name, "clips": len(y_val), "labels": labels,
               "operating_point": run.operating_point(), "models": {}, "skipped": {}}
     with owned_tempdir(out_dir.parent, out_dir.name) as tmp:
         work = tmp / "work"

@@ -76,6 +76,9 @@ def test_bad_words_and_speaker_are_named(tmp_path, capsys):
     assert cli(["record", str(tmp_path / "o"), "--words", "yes", "--speaker", "a/b",
                 "--input", str(wav)]) == 2
     assert "--speaker" in capsys.readouterr().err
+    assert cli(["record", str(tmp_path / "o"), "--words", "yes", "--per-word", "0",
+                "--input", str(wav)]) == 2
+    assert "--per-word 0" in capsys.readouterr().err
 
 
 def test_a_take_that_never_comes_is_reported_silent_and_asked_again(tmp_path, capsys):

@@ -33,15 +33,10 @@ def test_the_c_array_is_the_model_and_the_readme_names_its_ops_and_arena(exporte
     assert f"**{arena:,} bytes**" in readme
     # the measured arena is the smallest that allocates, to 64 bytes (each probe in its
     # own process: TFLM's Python wrapper crashes beside TensorFlow)
-    import subprocess
-    import sys
+    from speechgru.export.micro import _child
 
-    check = ("import sys; from tflite_micro import runtime; d = open(sys.argv[1], 'rb').read()"
-             "\ntry:\n runtime.Interpreter.from_bytes(d, arena_size=int(sys.argv[2])); "
-             "print('ok')\nexcept RuntimeError:\n print('too small')")
-    said = [subprocess.run([sys.executable, "-c", check, str(root / "model" /
-                                                             "stream_int8.tflite"), str(a)],
-                           capture_output=True, text=True).stdout.strip()
+    path = str(root / "model" / "stream_int8.tflite")
+    said = ["ok" if _child("fits", path, str(a), check=False).returncode == 0 else "too small"
             for a in (arena, arena - 128)]
     assert said == ["ok", "too small"]
     assert arena_bytes(root / "model" / "stream_int8.tflite") == arena
