@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[train,dev]' 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install --quiet -e '.[train,dev,distill]' 2>&1 | $(QUIET_PIP)
 	$(PY) -c "import speechgru, tensorflow, librosa, ai_edge_litert"
 	touch $@
 

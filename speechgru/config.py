@@ -321,6 +321,9 @@ class TrainConfig(_JSONConfig):
     # the operating point: the lowest threshold that takes at most this share of the
     # validation `_unknown_` clips for a command (stored in the run and the export)
     target_false_accept: float = 0.03
+    # distillation: targets are (1 - distill) * one-hot + distill * a frozen speech-embedding
+    # teacher's out-of-fold probabilities (speechgru.training.teacher; speechgru[distill])
+    distill: float = 0.0
 
     def __post_init__(self):
         _check_type(self, "augment", bool)
@@ -329,7 +332,7 @@ class TrainConfig(_JSONConfig):
             "learning_rate": (float, 0, 1, True), "min_learning_rate": (float, 0, 1),
             "warmup_epochs": (int, 0, 100000), "weight_decay": (float, 0, 1),
             "label_smoothing": (float, 0, 1, False, True), "patience": (int, 1, 100000),
-            "target_false_accept": (float, 0, 1, False, True),
+            "target_false_accept": (float, 0, 1, False, True), "distill": (float, 0, 1),
             "seed": (int, 0, 2 ** 32 - 1), "validation_percent": (float, 0, 100, False, True),
             "testing_percent": (float, 0, 100, False, True),
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),

@@ -40,6 +40,7 @@ class Prepared:
     train_clips: list[Clip]
     val_clips: list[Clip]
     bad: list[tuple[str, str]]
+    teacher: np.ndarray | None = None  # soft labels of x_train's rows (train.distill)
 
 
 def _generated_noise(features: FeatureConfig, count: int, seed: int) -> np.ndarray:
@@ -177,7 +178,10 @@ def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: i
                 sel = idx[(b * bs) % len(idx):][:bs]
                 if len(sel) < bs:  # wrap: every batch is full
                     sel = np.concatenate([sel, idx[:bs - len(sel)]])
-                yield (prep.x_train[sel], _one_hot(prep.y_train[sel], n),
+                target = _one_hot(prep.y_train[sel], n)
+                if prep.teacher is not None:
+                    target = (1 - tc.distill) * target + tc.distill * prep.teacher[sel]
+                yield (prep.x_train[sel], target,
                        np.array([tc.seed, epoch * 100003 + b], np.int64))
 
     F = config.features
@@ -374,6 +378,11 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
     tf.config.experimental.enable_op_determinism()
     prep = prepare(splits, config, cache_dir=cache_dir, progress=verbose != 0)
     tc = config.train
+    if tc.distill:
+        from .teacher import soft_labels
+
+        prep.teacher = soft_labels(prep, cache_dir,
+                                   log=print if verbose != 0 else (lambda *_: None))
     n_epoch = len(epoch_indices(prep.y_train, prep.labels, config, 0))
     if tc.batch_size > n_epoch:
         raise ConfigError(f"batch_size = {tc.batch_size} is larger than the {n_epoch} training "

