@@ -73,7 +73,11 @@ class FrameFrontend:
 
 class StreamStep:
     """``stream_*.tflite``: one GRU step, ``(frame, states) -> (probabilities, states)``,
-    with the states kept by the caller (float arrays; int8 models are (de)quantized here).
+    with the states kept by the caller *in the model's own types*: an int8 model's states
+    stay int8 between steps. Each state output is carried to the next step's input by a
+    256-entry table (its quantization to the input's, the very rounding a float round trip
+    would make), so a hop costs no float (de)quantization of the states; only the frame is
+    quantized and the probabilities dequantized. The interpreter is driven by tensor index.
     """
 
     def __init__(self, path: Path, n_mfcc: int, num_labels: int | None = None,
@@ -81,10 +85,11 @@ class StreamStep:
         have = sorted(q.name for q in path.parent.glob("*.tflite"))
         it = _open(path, num_threads, f"missing; this directory has {have}")
         try:
-            self.runner = it.get_signature_runner()
+            runner = it.get_signature_runner()
         except ValueError as exc:
             raise ExportError(f"{path}: not a streaming model ({exc})") from None
-        self._ins, self._outs = self.runner.get_input_details(), self.runner.get_output_details()
+        self._ins, self._outs = runner.get_input_details(), runner.get_output_details()
+        del runner  # it holds the interpreter's buffers; the steps go by tensor index
         if tuple(self._ins.get("frame", {}).get("shape", ())) != (1, n_mfcc) or \
                 "probabilities" not in self._outs:
             raise ExportError(f"{path}: not a streaming model for {n_mfcc} MFCCs per frame "
@@ -92,13 +97,40 @@ class StreamStep:
         if num_labels is not None and int(self._outs["probabilities"]["shape"][-1]) != num_labels:
             raise ExportError(f"{path}: output size differs from labels.txt")
         self.state_names = sorted(k for k in self._ins if k.startswith("state_"))
+        if any(k not in self._outs for k in self.state_names):
+            raise ExportError(f"{path}: a state input has no state output of the same name")
+        self.interpreter = it
+        self._frame = self._ins["frame"]
+        self._probs = self._outs["probabilities"]
+        self._carry = [(self._ins[k]["index"], self._outs[k]["index"], self._table(k))
+                       for k in self.state_names]
+
+    def _table(self, name: str) -> np.ndarray | None:
+        """int8 output → int8 input of state ``name`` (None: the state is float)."""
+        i, o = self._ins[name], self._outs[name]
+        if i["dtype"] != np.int8 and o["dtype"] != np.int8:
+            return None
+        if i["dtype"] != o["dtype"]:
+            raise ExportError(f"state {name}: input {np.dtype(i['dtype']).name}, output "
+                              f"{np.dtype(o['dtype']).name}")
+        every = np.arange(-128, 128).astype(np.int8)  # the output's codes, in order
+        return quantize(dequantize(every, o), i)
 
     def zero_states(self) -> dict[str, np.ndarray]:
-        return {k: np.zeros(self._ins[k]["shape"], np.float32) for k in self.state_names}
+        """The zero state of each layer, in the model's types (int8: its zero point)."""
+        return {k: quantize(np.zeros(self._ins[k]["shape"], np.float32), self._ins[k])
+                for k in self.state_names}
 
     def __call__(self, frame: np.ndarray, states: dict) -> tuple[np.ndarray, dict]:
-        """``frame`` (1, n_mfcc) → probabilities (labels,) and the new states."""
-        feed = {"frame": frame, **states}
-        y = self.runner(**{n: quantize(v, self._ins[n]) for n, v in feed.items()})
-        return (dequantize(y["probabilities"], self._outs["probabilities"])[0],
-                {n: dequantize(y[n], self._outs[n]) for n in self.state_names})
+        """``frame`` (1, n_mfcc) float → probabilities (labels,) and the new states."""
+        it = self.interpreter
+        it.set_tensor(self._frame["index"], quantize(frame, self._frame))
+        for (i, _, _), k in zip(self._carry, self.state_names, strict=True):
+            it.set_tensor(i, states[k])
+        it.invoke()
+        new = {}
+        for (_, o, table), k in zip(self._carry, self.state_names, strict=True):
+            out = it.get_tensor(o)
+            # int8 codes -128..127 index the table as 0..255 (sign bit flipped)
+            new[k] = out if table is None else table[out.view(np.uint8) ^ 0x80]
+        return dequantize(it.get_tensor(self._probs["index"]), self._probs)[0], new
