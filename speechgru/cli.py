@@ -448,7 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("predict", help="label audio files with an exported model (no TF)")
     s.add_argument("model_dir")
     s.add_argument("files", nargs="+")
-    s.add_argument("--variant", default="float32")
+    s.add_argument("--variant", default="float32",
+                   help="float32, int8, dynamic, ... or stream_int8 / stream_float32 (the "
+                        "stream step looped over the clip: the small int8 model)")
     s.add_argument("--top-k", type=int, default=3)
     s.add_argument("--threshold", type=float,
                    help="answer _unknown_ below this confidence (default: the model's "

@@ -16,7 +16,7 @@ from ..audio import load_clip
 from ..config import FeatureConfig, read_labels
 from ..errors import ConfigError, ExportError
 from .manifest import Manifest
-from .tflite import FrameFrontend, _open, dequantize, quantize
+from .tflite import FrameFrontend, StreamStep, _open, dequantize, quantize
 
 
 def read_clip(path: str | Path, sample_rate: int, num_samples: int) -> np.ndarray:
@@ -46,6 +46,9 @@ DEFAULT_THRESHOLD = 0.6  # listen's threshold for a model exported without an op
 class Recognizer:
     """An exported model directory, ready to predict.
 
+    ``variant``: a clip model (``float32``, ``int8``, ``dynamic``, ...; ``wave_*`` when the
+    directory has it) or ``stream_float32`` / ``stream_int8``: the stream step looped over
+    the clip's frames (the same classifier; ``stream_int8`` is the small int8 model).
     ``threshold``: below this top probability the answer is ``_unknown_`` (default: the
     operating point chosen at training, from ``manifest.json``; 0 or an older export
     without one: never).
@@ -64,17 +67,24 @@ class Recognizer:
         self.num_samples = self.features.clip_samples
         self.wave = self.manifest.has(f"wave_{variant}.tflite")
         self._frontend = None
+        self.step = None
         name = f"wave_{variant}.tflite" if self.wave else f"{variant}.tflite"
         have = sorted(n for n in self.manifest.files if n.endswith(".tflite"))
         if not self.manifest.has(name):
             raise ExportError(f"{self.dir / name}: no such model variant; this directory has "
                               f"{have}")
         path = self.manifest.verify(name)
+        f = self.features
+        if variant.startswith("stream_"):
+            # the clip classifier as the stream step looped over the clip's frames from zero
+            # states (equal to the whole-clip model: tests/models/test_build.py); for int8
+            # this is the small model (no per-step copies of the weights)
+            self.step = StreamStep(path, f.n_mfcc, len(self.labels), num_threads)
+            return
         self.interpreter = _open(path, num_threads, "missing")
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         shape = tuple(self.input["shape"])
-        f = self.features
         expected = (1, self.num_samples) if self.wave else (1, f.num_frames, f.num_features)
         if shape != expected:
             raise ExportError(f"{path}: input shape {shape} does not match features.json "
@@ -91,6 +101,11 @@ class Recognizer:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """One input (PCM samples for wave models, MFCC frames otherwise) → probabilities."""
+        if self.step is not None:
+            states = self.step.zero_states()
+            for frame in np.asarray(x, np.float32):
+                p, states = self.step(frame[None], states)
+            return p
         v = quantize(np.asarray(x, np.float32)[None], self.input)
         self.interpreter.set_tensor(self.input["index"], v)
         self.interpreter.invoke()
