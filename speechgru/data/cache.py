@@ -20,6 +20,14 @@ from ..errors import AudioError, DataError
 from .layouts import Clip
 
 
+def clip_key(clip: Clip, prefix: str = "") -> str:
+    """A cache key of what a clip is: its file's identity (resolved path, size, modification
+    time) and its window; ``prefix`` separates caches of different things."""
+    st = clip.path.stat()
+    ident = f"{clip.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{clip.offset}|{clip.duration}"
+    return hashlib.sha1((prefix + ident).encode()).hexdigest()
+
+
 class FeatureCache:
     """MFCC frames on disk, one ``.npy`` per clip, keyed by the feature settings and the
     file's identity (resolved path, size, modification time, window).
@@ -33,9 +41,7 @@ class FeatureCache:
         self.healed = 0
 
     def key(self, clip: Clip) -> str:
-        st = clip.path.stat()
-        ident = f"{clip.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{clip.offset}|{clip.duration}"
-        return hashlib.sha1(ident.encode()).hexdigest()
+        return clip_key(clip)
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.npy"

@@ -24,7 +24,6 @@ from ..utils import atomic_write_text, native_stderr_hidden
 MODEL = "stream_int8.tflite"
 
 
-
 def available() -> bool:
     try:
         import tflite_micro  # noqa: F401

@@ -102,7 +102,7 @@ class StreamStep:
         self.interpreter = it
         self._frame = self._ins["frame"]
         self._probs = self._outs["probabilities"]
-        self._carry = [(self._ins[k]["index"], self._outs[k]["index"], self._table(k))
+        self._carry = [(k, self._ins[k]["index"], self._outs[k]["index"], self._table(k))
                        for k in self.state_names]
 
     def _table(self, name: str) -> np.ndarray | None:
@@ -125,11 +125,11 @@ class StreamStep:
         """``frame`` (1, n_mfcc) float → probabilities (labels,) and the new states."""
         it = self.interpreter
         it.set_tensor(self._frame["index"], quantize(frame, self._frame))
-        for (i, _, _), k in zip(self._carry, self.state_names, strict=True):
+        for k, i, _, _ in self._carry:
             it.set_tensor(i, states[k])
         it.invoke()
         new = {}
-        for (_, o, table), k in zip(self._carry, self.state_names, strict=True):
+        for k, _, o, table in self._carry:
             out = it.get_tensor(o)
             # int8 codes -128..127 index the table as 0..255 (sign bit flipped)
             new[k] = out if table is None else table[out.view(np.uint8) ^ 0x80]

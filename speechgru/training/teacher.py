@@ -21,21 +21,24 @@ seconds once the embeddings are there.
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
 
 from ..audio import load_clip
 from ..config import SILENCE
+from ..data.cache import clip_key
 from ..errors import ConfigError
-from ..utils import native_stderr_hidden
+from ..utils import atomic_write_bytes, native_stderr_hidden
 
 SAMPLE_RATE = 16000
 PAD_SECONDS = 0.5
 WINDOW, STEP, BANDS, DIM = 76, 8, 32, 96
 
 
-def _model_dir() -> Path:
+def model_dir() -> Path:
+    """The teacher's two model files' folder, or a ConfigError saying what to install."""
     try:
         import pyopen_wakeword
     except ImportError:
@@ -50,7 +53,7 @@ class Teacher:
     def __init__(self, num_threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
-        d = _model_dir()
+        d = model_dir()
         with native_stderr_hidden():
             self.mel = Interpreter(model_path=str(d / "melspectrogram.tflite"),
                                    num_threads=num_threads)
@@ -61,31 +64,28 @@ class Teacher:
         self.pad = pad
         self.mel.resize_tensor_input(0, [1, self.samples])
         self.mel.allocate_tensors()
+        self._mel_io = (self.mel.get_input_details()[0]["index"],
+                        self.mel.get_output_details()[0]["index"])
+        self._emb_io = (self.emb.get_input_details()[0]["index"],
+                        self.emb.get_output_details()[0]["index"])
         self._windows = None
 
     def embed(self, pcm: np.ndarray) -> np.ndarray:
         x = np.zeros(self.samples, np.float32)
         x[self.pad:self.pad + len(pcm)] = np.clip(pcm, -1, 1) * 32767.0  # int16 scale
-        self.mel.set_tensor(self.mel.get_input_details()[0]["index"], x[None])
+        self.mel.set_tensor(self._mel_io[0], x[None])
         self.mel.invoke()
-        m = self.mel.get_tensor(self.mel.get_output_details()[0]["index"]).reshape(-1, BANDS)
+        m = self.mel.get_tensor(self._mel_io[1]).reshape(-1, BANDS)
         m = m / 10.0 + 2.0
         w = np.stack([m[i:i + WINDOW] for i in range(0, len(m) - WINDOW + 1, STEP)])[..., None]
         if self._windows != len(w):
             self.emb.resize_tensor_input(0, list(w.shape))
             self.emb.allocate_tensors()
             self._windows = len(w)
-        self.emb.set_tensor(self.emb.get_input_details()[0]["index"], w.astype(np.float32))
+        self.emb.set_tensor(self._emb_io[0], w.astype(np.float32))
         self.emb.invoke()
-        e = self.emb.get_tensor(self.emb.get_output_details()[0]["index"]).reshape(len(w), DIM)
+        e = self.emb.get_tensor(self._emb_io[1]).reshape(len(w), DIM)
         return np.concatenate([e.mean(axis=0), e.max(axis=0)]).astype(np.float32)
-
-
-def _key(clip) -> str:
-    st = clip.path.stat()
-    ident = (f"teacher-v1|{clip.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{clip.offset}|"
-             f"{clip.duration}")
-    return hashlib.sha1(ident.encode()).hexdigest()
 
 
 def embeddings(clips: list, cache_dir: str | Path | None, *, log=print) -> np.ndarray:
@@ -93,9 +93,8 @@ def embeddings(clips: list, cache_dir: str | Path | None, *, log=print) -> np.nd
     teacher = None
     out = np.zeros((len(clips), 2 * DIM), np.float32)
     root = Path(cache_dir) / "teacher" if cache_dir else None
-    made = 0
     for i, clip in enumerate(clips):
-        path = root / f"{_key(clip)}.npy" if root else None
+        path = root / f"{clip_key(clip, 'teacher-v1|')}.npy" if root else None
         if path is not None and path.is_file():
             try:
                 v = np.load(path, allow_pickle=False)
@@ -110,12 +109,10 @@ def embeddings(clips: list, cache_dir: str | Path | None, *, log=print) -> np.nd
         pcm = load_clip(clip.path, sample_rate=SAMPLE_RATE, num_samples=SAMPLE_RATE,
                         offset=clip.offset, duration=clip.duration)
         out[i] = teacher.embed(pcm)
-        made += 1
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, out[i])
-            tmp.replace(path)
+            buf = io.BytesIO()
+            np.save(buf, out[i], allow_pickle=False)
+            atomic_write_bytes(path, buf.getvalue())
     return out
 
 
@@ -175,7 +172,8 @@ def soft_labels(prep, cache_dir: str | Path | None, *, log=print) -> np.ndarray:
     clips = prep.train_clips
     emb = embeddings(clips, cache_dir, log=log)
     y = prep.y_train[:len(clips)]
-    speakers = [c.speaker if c.label != SILENCE else f"{c.path.name}" for c in clips]
+    # noise windows have no speaker: each noise file is its own group
+    speakers = [c.speaker if c.label != SILENCE else c.path.name for c in clips]
     probs = np.eye(n, dtype=np.float32)[prep.y_train]
     probs[:len(clips)] = out_of_fold(emb, y, speakers, n)
     agree = float((probs[:len(clips)].argmax(axis=1) == y).mean())

@@ -374,13 +374,15 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
         data_dirs = with_recipe_synth(data_dirs or [], config,
                                       log=print if verbose != 0 else (lambda *_: None))
         splits, bad = plan_splits(data_dirs, config)
+    if config.train.distill:
+        from .teacher import model_dir, soft_labels
+
+        model_dir()  # a missing teacher is said before any work
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()
     prep = prepare(splits, config, cache_dir=cache_dir, progress=verbose != 0)
     tc = config.train
     if tc.distill:
-        from .teacher import soft_labels
-
         prep.teacher = soft_labels(prep, cache_dir,
                                    log=print if verbose != 0 else (lambda *_: None))
     n_epoch = len(epoch_indices(prep.y_train, prep.labels, config, 0))

@@ -11,6 +11,7 @@ import pytest
 from conftest import SC_HALF, needs_shared
 
 from speechgru.config import SILENCE, UNKNOWN, FeatureConfig, ModelConfig, RunConfig, TrainConfig
+from speechgru.errors import ConfigError
 from speechgru.training.teacher import out_of_fold
 
 needs_teacher = pytest.mark.skipif(importlib.util.find_spec("pyopen_wakeword") is None,
@@ -87,3 +88,15 @@ def test_the_teacher_recognises_speakers_it_never_heard(tmp_path):
     y = np.array([labels.index(c.label) for c in clips])
     p = out_of_fold(emb, y, [c.speaker for c in clips], len(labels))
     assert (p.argmax(axis=1) == y).mean() > 0.75
+
+
+def test_a_missing_teacher_is_one_clear_error_before_any_work(monkeypatch, tmp_path, synth_dir):
+    import sys
+
+    from speechgru.training.train import train
+
+    monkeypatch.setitem(sys.modules, "pyopen_wakeword", None)  # as if not installed
+    config = RunConfig(FeatureConfig(), ModelConfig(), TrainConfig(distill=0.5))
+    with pytest.raises(ConfigError, match=r"speechgru\[distill\]"):
+        train([synth_dir], tmp_path / "run", config, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
