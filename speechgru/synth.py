@@ -27,12 +27,13 @@ ACCENTS = ("en-us", "en", "en-029", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x
            "en-gb-x-rp", "en-us-nyc")
 
 #: Speech Commands' own non-command words, plus near-misses of the commands
-#: (so a model learns to reject "yet" as well as "bird").
+#: (so a model learns to reject "yet" as well as "bird"); never a homophone of one
+#: ("know" is "no" to espeak, phoneme for phoneme: see :func:`homophones`).
 OTHER_WORDS = (
     "backward", "bed", "bird", "cat", "dog", "eight", "five", "follow", "forward", "four",
     "happy", "house", "learn", "marvin", "nine", "one", "seven", "sheila", "six", "three",
     "tree", "two", "visual", "wow", "zero",
-    "yet", "yellow", "note", "know", "now", "cup", "town", "leftover", "light", "write",
+    "yet", "yellow", "note", "now", "cup", "town", "leftover", "light",
     "own", "of", "often", "stock", "top", "goal", "ghost", "dog house", "hello", "okay",
 )
 #: Many more everyday words, for ``extra_words=True``: a model that has heard only a few
@@ -145,6 +146,19 @@ class Espeak:
                              f"(error {err})")
         return np.concatenate(self._chunks).astype(np.float32) / 32768.0
 
+    def phonemes(self, text: str, accent: str) -> str:
+        """espeak's phonemes of ``text`` in ``accent`` (e.g. "know" → ``n'oU``)."""
+        lib = self._lib
+        if lib.espeak_SetVoiceByName(accent.encode()) != 0:
+            raise SynthError(f"espeak-ng has no voice {accent!r}")
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
+                                              ctypes.c_int]
+        parts, buf = [], ctypes.c_char_p(text.encode("utf-8"))
+        while buf.value:  # one call per clause
+            parts.append((lib.espeak_TextToPhonemes(ctypes.byref(buf), 0, 0) or b"").decode())
+        return " ".join(p.strip() for p in parts if p.strip())
+
 
 def draw_voices(n: int, rng: np.random.Generator, variants: list[str]) -> list[Voice]:
     """``n`` distinct synthetic speakers."""
@@ -204,6 +218,24 @@ def _speak_all(jobs: list[tuple[str, Voice]]) -> tuple[int, list[np.ndarray]]:
     return engine.sample_rate, [engine.speak(text, voice) for text, voice in jobs]
 
 
+def _phonemes_all(texts: list[str]) -> dict[str, set[str]]:
+    engine = Espeak()
+    unstressed = str.maketrans("", "", "',")  # "to" is tu: and "two" t'u:
+    return {t: {engine.phonemes(t, a).translate(unstressed) for a in ACCENTS} for t in texts}
+
+
+def homophones(words: tuple[str, ...], others: tuple[str, ...]) -> list[str]:
+    """The ``others`` that espeak says as one of ``words`` in some accent, stress aside
+    ("know" and "no", "write" and "right", "to" and "two"): spoken as negatives they would teach
+    the model to reject its own words, and push the operating point up to reject them."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        said = pool.submit(_phonemes_all, list(dict.fromkeys((*words, *others)))).result()
+    return [o for o in others if any(said[o] & said[w] for w in words)]
+
+
 def speak_fresh(jobs: list[tuple[str, Voice]]) -> tuple[int, list[np.ndarray]]:
     """Speak every ``(text, voice)`` job in a new process.
 
@@ -248,6 +280,8 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
     other_n = other_per_word if other_per_word is not None else max(2, per_word // 3)
     if other_words is None:
         other_words = OTHER_WORDS + (MORE_OTHER_WORDS if extra_words else ())
+    same = set(homophones(tuple(w.replace("_", " ") for w in words), tuple(other_words)))
+    other_words = tuple(w for w in other_words if w not in same)
     n = int(round(sample_rate * 1.0))
     m = int(noise_seconds * sample_rate)
     # 1. plan every utterance from the seed
@@ -291,7 +325,7 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
         f"{_README_HEAD} (espeak-ng), seed={seed}, "
         f"per_word={per_word}, {len(voices)} synthetic speakers.\n")
     return {"out_dir": str(out), "clips": sum(counts.values()), "speakers": len(voices),
-            "words": counts, "noise_files": 5}
+            "words": counts, "noise_files": 5, "homophones_left_out": sorted(same)}
 
 
 _README_HEAD = "Synthetic speech commands made by speechgru.synth"

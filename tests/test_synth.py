@@ -108,6 +108,27 @@ def test_the_recipe_adds_its_synthetic_speech_to_real_data_once(synth_dir, tmp_p
     assert with_recipe_synth([real], off) == [real]
 
 
+def test_no_negative_is_a_homophone_of_a_command():
+    from speechgru.config import COMMANDS
+    from speechgru.synth import MORE_OTHER_WORDS, OTHER_WORDS, homophones
+
+    # espeak says "know" as "no" and "write" as "right" in every accent: as `_unknown_`
+    # clips they were the commands themselves, labelled as other words
+    assert homophones(("no", "right", "one"), ("know", "write", "note", "won", "now")) == [
+        "know", "write", "won"]
+    assert homophones(COMMANDS, OTHER_WORDS + MORE_OTHER_WORDS) == []
+
+
+def test_a_custom_words_homophones_are_left_out_of_its_negatives(tmp_path):
+    from speechgru.synth import synthesize_dataset
+
+    info = synthesize_dataset(tmp_path / "s", per_word=1, words=("two",),
+                              other_words=("to", "too", "tool"), noise_seconds=1.0)
+    assert info["homophones_left_out"] == ["to", "too"]
+    assert {p.name for p in (tmp_path / "s").iterdir() if p.is_dir()} >= {"two", "tool"}
+    assert not (tmp_path / "s" / "to").exists() and not (tmp_path / "s" / "too").exists()
+
+
 def test_confusable_words_of_a_custom_keyword():
     from speechgru.synth import confusable_words
 
