@@ -146,7 +146,7 @@ def run_stream_tflite(path: Path, x: np.ndarray) -> tuple[np.ndarray, float]:
             t = time.perf_counter()
             probs, states = step(frame[None].astype(np.float32), states)
             times.append(time.perf_counter() - t)
-        results.append(probs)
+        results.append(probs[0])
     return np.stack(results), float(np.median(times) * 1e3)
 
 

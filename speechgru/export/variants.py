@@ -156,7 +156,9 @@ class _Sources:
 
         MFCCFrontend(self.config.features)  # listen needs frontend.tflite beside it
         self.stream_model = self._build(Mode.STREAM)
-        specs = {i.name: tf.TensorSpec(list(i.shape), tf.float32, name=i.name)
+        # batch 1 in the file (phones, TFLite Micro), resizable by a runtime that steps
+        # several streams at once (listen's staggered copies)
+        specs = {i.name: tf.TensorSpec([None, *i.shape[1:]], tf.float32, name=i.name)
                  for i in self.stream_model.inputs}
         return self._save(self.stream_model, self.work / "stream_sm", [specs])
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import ModelConfig
 from ..errors import ConfigError
-from .gru import GRU, convert_weights
+from .gru import GRU, GRUStep, convert_weights
 from .layers import AttentionPooling, CausalConv, MeanPooling
 from .modes import Mode
 
@@ -83,8 +83,9 @@ def build_model(config: ModelConfig, mode: Mode = Mode.TRAINING, *, num_features
     ``mean`` / ``variance`` (per feature) set the input normalisation; without them it is
     the identity. ``TRAINING``: input ``mfcc`` (batch, num_frames or None, features).
     ``NON_STREAM``: input ``mfcc`` (1, num_frames, features); ``unroll`` unrolls the GRUs.
-    ``STREAM``: inputs ``frame`` (1, features) and ``state_0`` ... ``state_k``; outputs a
-    dict of ``probabilities`` and the new states under the same names.
+    ``STREAM``: inputs ``frame`` (batch, features) and ``state_0`` ... ``state_k``; outputs
+    a dict of ``probabilities`` and the new states under the same names (any batch: a
+    runtime steps several streams, or staggered copies of one, in one call).
     """
     mode = Mode(mode)
     if mode is Mode.STREAM:
@@ -117,28 +118,31 @@ def build_model(config: ModelConfig, mode: Mode = Mode.TRAINING, *, num_features
 def _build_stream(config: ModelConfig, num_features: int, num_classes: int, mean, variance,
                   name: str) -> keras.Model:
     check_streamable(config)
-    frame = keras.Input((num_features,), batch_size=1, name="frame")
+    frame = keras.Input((num_features,), name="frame")
     states_in, states_out = [], []
 
     def state(size: int):
-        states_in.append(keras.Input((size,), batch_size=1, name=f"state_{len(states_in)}"))
+        states_in.append(keras.Input((size,), name=f"state_{len(states_in)}"))
         return states_in[-1]
 
     x = _normalize(num_features, mean, variance)(frame)
-    x = keras.layers.Reshape((1, num_features), name="one_frame")(x)
-    for conv in _conv_layers(config, stream=True):
-        x, past = conv([x, state(conv.state_sizes(int(x.shape[-1]))[0])])
-        states_out.append(past)
-    h = None
+    convs = _conv_layers(config, stream=True)
+    if convs:  # the convolutions' stream form takes and gives (batch, 1, ·)
+        x = keras.layers.Reshape((1, num_features), name="one_frame")(x)
+        for conv in convs:
+            x, past = conv([x, state(conv.state_sizes(int(x.shape[-1]))[0])])
+            states_out.append(past)
+        x = keras.layers.Reshape((int(x.shape[-1]),), name="conv_out")(x)
     for i, units in enumerate(config.units):
-        layer = _gru_layer(config, units, f"gru_{i}", return_sequences=True,
-                           return_state=True, unroll=True)
-        x, h = layer(x, initial_state=[state(units)])
-        states_out.append(h)
+        x = GRUStep(_gru_layer(config, units, f"gru_{i}", return_sequences=True),
+                    name=f"gru_{i}")([x, state(units)])
+        states_out.append(x)
+    h = x
     pool = _pool_layer(config, stream=True)
-    if pool is not None:
+    if pool is not None:  # the pools' stream form takes h_t as (batch, 1, units)
         past = [state(size) for size in pool.state_sizes(config.units[-1])]
-        h, *new = pool([x, *past])
+        seq = keras.layers.Reshape((1, config.units[-1]), name="one_step")(x)
+        h, *new = pool([seq, *past])
         states_out.extend(new)
     outputs = {"probabilities": _head(config, h, num_classes, training=False)}
     outputs.update({f"state_{i}": s for i, s in enumerate(states_out)})
@@ -146,7 +150,8 @@ def _build_stream(config: ModelConfig, num_features: int, num_classes: int, mean
 
 
 def _is_keras_gru(layer) -> bool:
-    return isinstance(layer, keras.layers.GRU)
+    return isinstance(layer, keras.layers.GRU) or (
+        isinstance(layer, GRUStep) and isinstance(layer.layer, keras.layers.GRU))
 
 
 def _gru_weights_to(dst, src_layer, weights):
@@ -171,7 +176,7 @@ def copy_weights(src: keras.Model, dst: keras.Model) -> None:
                                                         s.forward_layer.get_weights()))
             d.backward_layer.set_weights(_gru_weights_to(d.backward_layer, s.backward_layer,
                                                          s.backward_layer.get_weights()))
-        elif _is_keras_gru(s) or isinstance(s, GRU):
+        elif _is_keras_gru(s) or isinstance(s, GRU | GRUStep):
             d.set_weights(_gru_weights_to(d, s, s.get_weights()))
         else:
             d.set_weights(s.get_weights())

@@ -335,6 +335,39 @@ class GRU(keras.layers.RNN):
         return cls(**config)
 
 
+class GRUStep(keras.layers.Layer):
+    """The stream form of a GRU layer (ours or ``keras.layers.GRU``): one step of its
+    cell, ``[x_t (batch, features), h (batch, units)] → h_t``, without the RNN wrapper's
+    time axis (a one-step RNN adds a reshape, a transpose, an unstack and a pack per layer
+    to the exported graph). Holds the layer, so its weights are the layer's, in its order
+    and convention."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    @property
+    def units(self) -> int:
+        return self.layer.cell.units
+
+    @property
+    def convention(self) -> str:
+        return getattr(self.layer.cell, "convention", "keras")
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer.build((input_shape[0][0], 1, input_shape[0][-1]))
+        self.built = True
+
+    def call(self, inputs):
+        x, h = inputs
+        out, _ = self.layer.cell(x, [h])
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+
 class _GateReader(keras.layers.Layer):
     """A trained :class:`GRUCell` (shared, not copied) whose output is ``[h | z | r]``."""
 

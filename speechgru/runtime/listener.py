@@ -56,7 +56,10 @@ class Listener:
                                      "streaming model)" if f.deltas or f.center else ""))
         self.frontend = FrameFrontend(self.manifest.verify("frontend.tflite"), f, num_threads)
         self.step = StreamStep(self.manifest.verify(f"stream_{variant}.tflite"), f.n_mfcc,
-                               len(self.labels), num_threads)
+                               len(self.labels), num_threads, batch=phases)
+        self._zero = self.step.zero_states(1)
+        # the frame at which each phase starts its next window, and the hops till then
+        self._offsets = np.array([k * self.window // phases for k in range(phases)])
         self.reset()
 
     def reset(self) -> None:
@@ -64,26 +67,32 @@ class Listener:
         self._buf = np.zeros(0, np.float32)
         self._odd = b""
         self._frame = 0  # index of the next MFCC frame
-        self._states = [None] * self.phases
+        self._states = self.step.zero_states(self.phases)  # row k: phase k
         self._recent: list[tuple[np.ndarray, float]] = []  # (probabilities, centre)
         self._pending = None  # the current run of windows over the threshold
         self._last: dict[str, float] = {}
         self.last_window = None  # (centre in s, probabilities) of the latest full window
 
     def _advance(self, mfcc: np.ndarray) -> list[dict]:
-        """One frame through every phase; returns detections completed by it."""
+        """One frame through every phase (one call for all of them when the model's batch
+        is resizable); returns the detections completed by it."""
         t, T, found = self._frame, self.window, []
-        for k in range(self.phases):
-            offset = k * T // self.phases
-            if t < offset:
-                continue
-            if (t - offset) % T == 0:
-                self._states[k] = self.step.zero_states()
-            probs, self._states[k] = self.step(mfcc, self._states[k])
-            if (t - offset + 1) % T == 0:  # this phase just completed a window
-                start = (t + 1 - T) * self.hop
-                centre = (start + (self.n_fft + (T - 1) * self.hop) / 2) / self.sample_rate
-                found += self._window(probs, centre)
+        since = t - self._offsets  # frames since each phase's first window began
+        for k in np.flatnonzero((since >= 0) & (since % T == 0)):  # a new window: zero
+            for name, v in self._states.items():
+                v[k] = self._zero[name][0]
+        if self.step.batch == self.phases:
+            probs, self._states = self.step(np.repeat(mfcc, self.phases, axis=0),
+                                            self._states)
+        else:  # a model fixed at batch 1: one call per phase
+            rows = [self.step(mfcc, {n: v[k:k + 1] for n, v in self._states.items()})
+                    for k in range(self.phases)]
+            probs = np.concatenate([r[0] for r in rows])
+            self._states = {n: np.concatenate([r[1][n] for r in rows]) for n in self._states}
+        for k in np.flatnonzero((since >= 0) & ((since + 1) % T == 0)):  # a window done
+            start = (t + 1 - T) * self.hop
+            centre = (start + (self.n_fft + (T - 1) * self.hop) / 2) / self.sample_rate
+            found += self._window(probs[k], centre)
         self._frame += 1
         return found
 

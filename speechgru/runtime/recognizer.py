@@ -105,7 +105,7 @@ class Recognizer:
             states = self.step.zero_states()
             for frame in np.asarray(x, np.float32):
                 p, states = self.step(frame[None], states)
-            return p
+            return p[0]
         v = quantize(np.asarray(x, np.float32)[None], self.input)
         self.interpreter.set_tensor(self.input["index"], v)
         self.interpreter.invoke()

@@ -72,16 +72,20 @@ class FrameFrontend:
 
 
 class StreamStep:
-    """``stream_*.tflite``: one GRU step, ``(frame, states) -> (probabilities, states)``,
-    with the states kept by the caller *in the model's own types*: an int8 model's states
-    stay int8 between steps. Each state output is carried to the next step's input by a
-    256-entry table (its quantization to the input's, the very rounding a float round trip
-    would make), so a hop costs no float (de)quantization of the states; only the frame is
-    quantized and the probabilities dequantized. The interpreter is driven by tensor index.
+    """``stream_*.tflite``: one GRU step of ``batch`` streams at once, ``(frames, states) ->
+    (probabilities, states)``, with the states kept by the caller *in the model's own
+    types*: an int8 model's states stay int8 between steps. Each state output is carried to
+    the next step's input by a 256-entry table (its quantization to the input's, the very
+    rounding a float round trip would make; none when the two share one quantization), so
+    a hop costs no float (de)quantization of the states; only the frames are quantized and
+    the probabilities dequantized. The interpreter is driven by tensor index.
+
+    ``batch`` > 1 resizes the model's batch (exports of this version are resizable); a file
+    fixed at batch 1 (an older export) keeps it, and :attr:`batch` says which.
     """
 
     def __init__(self, path: Path, n_mfcc: int, num_labels: int | None = None,
-                 num_threads: int = 1):
+                 num_threads: int = 1, batch: int = 1):
         have = sorted(q.name for q in path.parent.glob("*.tflite"))
         it = _open(path, num_threads, f"missing; this directory has {have}")
         try:
@@ -99,14 +103,20 @@ class StreamStep:
         self.state_names = sorted(k for k in self._ins if k.startswith("state_"))
         if any(k not in self._outs for k in self.state_names):
             raise ExportError(f"{path}: a state input has no state output of the same name")
-        self.interpreter = it
+        self.interpreter, self.batch = it, 1
+        if batch > 1 and all(d["shape_signature"][0] == -1 for d in self._ins.values()):
+            for d in self._ins.values():
+                it.resize_tensor_input(d["index"], [batch, *d["shape"][1:]])
+            it.allocate_tensors()
+            self.batch = batch
         self._frame = self._ins["frame"]
         self._probs = self._outs["probabilities"]
         self._carry = [(k, self._ins[k]["index"], self._outs[k]["index"], self._table(k))
                        for k in self.state_names]
 
     def _table(self, name: str) -> np.ndarray | None:
-        """int8 output → int8 input of state ``name`` (None: the state is float)."""
+        """int8 output → int8 input of state ``name`` (None: float, or the same
+        quantization on both sides)."""
         i, o = self._ins[name], self._outs[name]
         if i["dtype"] != np.int8 and o["dtype"] != np.int8:
             return None
@@ -114,17 +124,22 @@ class StreamStep:
             raise ExportError(f"state {name}: input {np.dtype(i['dtype']).name}, output "
                               f"{np.dtype(o['dtype']).name}")
         every = np.arange(-128, 128).astype(np.int8)  # the output's codes, in order
-        return quantize(dequantize(every, o), i)
+        table = quantize(dequantize(every, o), i)
+        return None if np.array_equal(table, every) else table
 
-    def zero_states(self) -> dict[str, np.ndarray]:
-        """The zero state of each layer, in the model's types (int8: its zero point)."""
-        return {k: quantize(np.zeros(self._ins[k]["shape"], np.float32), self._ins[k])
+    def zero_states(self, rows: int | None = None) -> dict[str, np.ndarray]:
+        """The zero state of each layer for ``rows`` streams (default :attr:`batch`), in
+        the model's types (int8: its zero point)."""
+        n = self.batch if rows is None else rows
+        return {k: quantize(np.zeros((n, *self._ins[k]["shape"][1:]), np.float32),
+                            self._ins[k])
                 for k in self.state_names}
 
-    def __call__(self, frame: np.ndarray, states: dict) -> tuple[np.ndarray, dict]:
-        """``frame`` (1, n_mfcc) float → probabilities (labels,) and the new states."""
+    def __call__(self, frames: np.ndarray, states: dict) -> tuple[np.ndarray, dict]:
+        """``frames`` (batch, n_mfcc) float → probabilities (batch, labels) and the new
+        states."""
         it = self.interpreter
-        it.set_tensor(self._frame["index"], quantize(frame, self._frame))
+        it.set_tensor(self._frame["index"], quantize(frames, self._frame))
         for k, i, _, _ in self._carry:
             it.set_tensor(i, states[k])
         it.invoke()
@@ -133,4 +148,4 @@ class StreamStep:
             out = it.get_tensor(o)
             # int8 codes -128..127 index the table as 0..255 (sign bit flipped)
             new[k] = out if table is None else table[out.view(np.uint8) ^ 0x80]
-        return dequantize(it.get_tensor(self._probs["index"]), self._probs)[0], new
+        return dequantize(it.get_tensor(self._probs["index"]), self._probs), new
