@@ -324,15 +324,22 @@ class TrainConfig(_JSONConfig):
     # distillation: targets are (1 - distill) * one-hot + distill * a frozen speech-embedding
     # teacher's out-of-fold probabilities (speechgru.training.teacher; speechgru[distill])
     distill: float = 0.0
+    # real voices in `_unknown_`: the share of each epoch's unknown clips drawn from real
+    # (not synthetic) recordings when there are both (0: as they fall from the pool), and
+    # real command clips played backwards as more real non-words (reversed_negatives)
+    real_unknown_share: float = 0.0
+    reversed_negatives: bool = False
 
     def __post_init__(self):
         _check_type(self, "augment", bool)
+        _check_type(self, "reversed_negatives", bool)
         _check_numbers(self, {
             "epochs": (int, 1, 100000), "batch_size": (int, 1, 65536),
             "learning_rate": (float, 0, 1, True), "min_learning_rate": (float, 0, 1),
             "warmup_epochs": (int, 0, 100000), "weight_decay": (float, 0, 1),
             "label_smoothing": (float, 0, 1, False, True), "patience": (int, 1, 100000),
             "target_false_accept": (float, 0, 1, False, True), "distill": (float, 0, 1),
+            "real_unknown_share": (float, 0, 1),
             "seed": (int, 0, 2 ** 32 - 1), "validation_percent": (float, 0, 100, False, True),
             "testing_percent": (float, 0, 100, False, True),
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),

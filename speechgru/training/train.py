@@ -41,6 +41,7 @@ class Prepared:
     val_clips: list[Clip]
     bad: list[tuple[str, str]]
     teacher: np.ndarray | None = None  # soft labels of x_train's rows (train.distill)
+    real: np.ndarray | None = None  # x_train's rows of real recordings (not synthetic)
 
 
 def _generated_noise(features: FeatureConfig, count: int, seed: int) -> np.ndarray:
@@ -112,11 +113,33 @@ def prepare(splits: dict[str, list[Clip]], config: RunConfig, *,
     noise_idx = [i for i, c in enumerate(tr.clips) if c.label == SILENCE]
     noise = tr.x[noise_idx] if noise_idx else _generated_noise(fc, 32, tc.seed)
     x_train, y_train = tr.x, tr.labels(labels)
+    real = _real_rows(tr.clips)
     if not noise_idx:  # no silence in the data: generated noise clips are the silence class
         x_train = np.concatenate([x_train, noise])
         y_train = np.concatenate([y_train, np.full(len(noise), 0, np.int32)])
+        real = np.concatenate([real, np.zeros(len(noise), bool)])
+    if tc.reversed_negatives:  # real commands played backwards: real voices, no word
+        # (|FFT| of a reversed frame is the frame's own, so reversing the frame order is
+        # the MFCC of the reversed audio, up to where the frames fall)
+        rev = np.flatnonzero(real & (y_train >= 2))
+        x_train = np.concatenate([x_train, x_train[rev, ::-1]])
+        y_train = np.concatenate([y_train, np.full(len(rev), 1, np.int32)])
+        real = np.concatenate([real, np.ones(len(rev), bool)])
     return Prepared(labels, x_train, y_train, va.x, va.labels(labels), noise, tr.clips,
-                    va.clips, bad)
+                    va.clips, bad, real=real)
+
+
+def _real_rows(clips: list[Clip]) -> np.ndarray:
+    """True for the clips of real recordings (a dataset folder speechgru did not
+    synthesize); a clip's dataset is the folder above its word folder."""
+    from ..synth import is_synthetic
+
+    synthetic: dict[Path, bool] = {}
+    for c in clips:
+        root = c.path.parent.parent
+        if root not in synthetic:
+            synthetic[root] = is_synthetic(root)
+    return np.array([not synthetic[c.path.parent.parent] for c in clips], bool)
 
 
 def _save_calibration(run: RunDir, prep: Prepared, config: RunConfig, count: int = 200) -> None:
@@ -137,10 +160,12 @@ def _save_calibration(run: RunDir, prep: Prepared, config: RunConfig, count: int
                          train_x=prep.x_train[ti].astype(np.float32))
 
 
-def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: int) -> np.ndarray:
+def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: int,
+                  real: np.ndarray | None = None) -> np.ndarray:
     """The training examples of one epoch: every command clip, and unknown / silence clips
-    sampled to the configured ratios of the mean command count; shuffled; a pure function
-    of (seed, epoch)."""
+    sampled to the configured ratios of the mean command count (with ``real``, the rows of
+    real recordings, ``train.real_unknown_share`` of the unknown clips are real ones);
+    shuffled; a pure function of (seed, epoch)."""
     tc = config.train
     rng = np.random.default_rng([tc.seed, epoch])
     sil, unk = labels.index(SILENCE), labels.index(UNKNOWN)
@@ -151,8 +176,14 @@ def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: in
     for cls, ratio in ((sil, tc.silence_ratio), (unk, tc.unknown_ratio)):
         pool = np.flatnonzero(y == cls)
         want = int(round(ratio * mean_cmd))
-        if len(pool) and want:
-            parts.append(rng.choice(pool, size=want, replace=want > len(pool)))
+        share = tc.real_unknown_share if cls == unk and real is not None else 0.0
+        pools = [(pool, want)]
+        if share and real[pool].any() and not real[pool].all():
+            n_real = int(round(share * want))
+            pools = [(pool[real[pool]], n_real), (pool[~real[pool]], want - n_real)]
+        for p, n in pools:
+            if len(p) and n:
+                parts.append(rng.choice(p, size=n, replace=n > len(p)))
     idx = np.concatenate(parts)
     rng.shuffle(idx)
     return idx
@@ -173,7 +204,7 @@ def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: i
 
     def gen():
         for epoch in range(start_epoch, tc.epochs):
-            idx = epoch_indices(prep.y_train, prep.labels, config, epoch)
+            idx = epoch_indices(prep.y_train, prep.labels, config, epoch, prep.real)
             for b in range(steps):
                 sel = idx[(b * bs) % len(idx):][:bs]
                 if len(sel) < bs:  # wrap: every batch is full
@@ -385,7 +416,7 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
     if tc.distill:
         prep.teacher = soft_labels(prep, cache_dir,
                                    log=print if verbose != 0 else (lambda *_: None))
-    n_epoch = len(epoch_indices(prep.y_train, prep.labels, config, 0))
+    n_epoch = len(epoch_indices(prep.y_train, prep.labels, config, 0, prep.real))
     if tc.batch_size > n_epoch:
         raise ConfigError(f"batch_size = {tc.batch_size} is larger than the {n_epoch} training "
                           "examples of an epoch; lower batch_size or add data")

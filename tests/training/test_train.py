@@ -132,6 +132,44 @@ def test_epochs_are_balanced_and_a_function_of_seed_and_epoch():
     assert counts[1] == round(TINY.train.unknown_ratio * 20)
 
 
+def test_real_voices_get_their_share_of_the_unknown_clips():
+    import dataclasses
+
+    labels = ["_silence_", "_unknown_", "yes", "no"]
+    y = np.array([0] * 5 + [1] * 100 + [2] * 20 + [3] * 20)
+    real = np.zeros(len(y), bool)
+    real[5:9] = True  # 4 real unknown clips among 100
+    cfg = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train,
+                                                              real_unknown_share=0.5))
+    want = round(TINY.train.unknown_ratio * 20)
+    as_they_fall = epoch_indices(y, labels, TINY, 3, real)
+    shared = epoch_indices(y, labels, cfg, 3, real)
+    for a in (as_they_fall, shared):
+        assert (y[a] == 1).sum() == want
+    assert real[as_they_fall].sum() < 0.2 * want  # 4 % of the pool: 2.4 draws expected
+    assert real[shared].sum() == round(0.5 * want)  # the few real clips drawn again
+
+
+def test_reversed_real_commands_join_the_unknown_class(synth_dir, tmp_path):
+    import dataclasses
+
+    from conftest import make_sc
+
+    from speechgru.training.train import plan_splits, prepare
+
+    real = make_sc(tmp_path / "real", words=("yes", "no", "bird"))
+    cfg = dataclasses.replace(TINY, train=dataclasses.replace(
+        TINY.train, words=("yes", "no"), reversed_negatives=True))
+    splits, _ = plan_splits([real, synth_dir], cfg)
+    prep = prepare(splits, cfg, cache_dir=None, progress=False)
+    clips = prep.train_clips
+    assert prep.real[:len(clips)].tolist() == [c.path.is_relative_to(real) for c in clips]
+    commands = [i for i, c in enumerate(clips) if prep.real[i] and c.label in ("yes", "no")]
+    rev = np.arange(len(prep.x_train) - len(commands), len(prep.x_train))
+    assert len(commands) and prep.real[rev].all() and (prep.y_train[rev] == 1).all()
+    np.testing.assert_array_equal(prep.x_train[rev], prep.x_train[commands][:, ::-1])
+
+
 def test_resume_after_sigkill_ends_as_an_uninterrupted_run(synth_dir, trained, tmp_path):
     _, _, cache = trained
     cfg = _config_file(tmp_path)
