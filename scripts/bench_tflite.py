@@ -4,8 +4,10 @@ Size, latency per 1 s clip and per hop (20 ms of new audio), and how many times 
 real time each variant keeps up with a stream, measured in one run with the TF-free
 interpreter (``ai_edge_litert``); then ``speechgru listen`` itself (the ``Listener``, Python
 included) over a minute of audio, float32 and int8, as × real time. A whole-clip model must
-re-run the window at every hop; the streaming model runs ``frontend.tflite`` once and
-``stream_*.tflite`` once per state copy (``--phases``, as ``speechgru listen`` does).
+re-run the window at every hop; the streaming model runs ``frontend.tflite`` once (5 frames
+a call, as listen fed 0.1 s at a time) and ``stream_*.tflite`` once for all its staggered
+state copies (``--phases``, as ``speechgru listen`` does; once per copy for a file fixed at
+batch 1).
 
     python scripts/bench_tflite.py models/demo [--reps 200] [--phases 4]
 """
@@ -21,7 +23,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from speechgru.config import FeatureConfig
-from speechgru.runtime.tflite import StreamStep, quantize
+from speechgru.runtime.tflite import FrameFrontend, StreamStep, quantize
 
 
 def _median_ms(fn, reps: int) -> float:
@@ -44,12 +46,23 @@ def whole_clip(path: Path, reps: int) -> float:
     return _median_ms(it.invoke, reps)
 
 
-def stream_step(path: Path, n_mfcc: int, reps: int) -> float:
-    """One step as ``speechgru listen`` runs it (including int8 (de)quantization)."""
-    step = StreamStep(path, n_mfcc)
-    frame = np.random.default_rng(0).normal(0, 5, (1, n_mfcc)).astype(np.float32)
+def stream_step(path: Path, n_mfcc: int, reps: int, batch: int = 1) -> float:
+    """One step of ``batch`` streams as ``speechgru listen`` runs it (including int8
+    (de)quantization); a model fixed at batch 1 is called once per stream."""
+    step = StreamStep(path, n_mfcc, batch=batch)
+    frames = np.random.default_rng(0).normal(0, 5, (step.batch, n_mfcc)).astype(np.float32)
     states = step.zero_states()
-    return _median_ms(lambda: step(frame, states), reps)
+    calls = batch // step.batch
+    return calls * _median_ms(lambda: step(frames, states), reps)
+
+
+def frontend_frame(path: Path, f: FeatureConfig, reps: int, block: int = 5) -> float:
+    """ms per MFCC frame of ``frontend.tflite`` as listen runs it: ``block`` frames (0.1 s
+    of audio) per call when the file is resizable."""
+    front = FrameFrontend(path, f)
+    pcm = np.random.default_rng(0).normal(0, 0.01, (block - 1) * f.hop_length + f.n_fft)
+    pcm = pcm.astype(np.float32)
+    return _median_ms(lambda: front.frames(pcm, block), reps) / block
 
 
 def main():
@@ -61,8 +74,8 @@ def main():
     d = Path(args.model_dir)
     f = FeatureConfig.load(d / "features.json")
     frames = f.num_frames
-    front = whole_clip(d / "frontend.tflite", args.reps) if (d / "frontend.tflite").exists() \
-        else 0.0
+    front = frontend_frame(d / "frontend.tflite", f, args.reps) \
+        if (d / "frontend.tflite").exists() else 0.0
     rows = []
     for path in sorted(d.glob("*.tflite")):
         name = path.stem
@@ -70,7 +83,8 @@ def main():
             continue
         if name.startswith("stream_"):
             step = stream_step(path, f.n_mfcc, args.reps)
-            per_clip, per_hop = frames * step + frames * front, args.phases * step + front
+            per_clip = frames * step + frames * front
+            per_hop = stream_step(path, f.n_mfcc, args.reps, args.phases) + front
         else:
             per_clip = whole_clip(path, args.reps)
             per_hop = per_clip  # the window is recomputed at every hop
@@ -87,7 +101,8 @@ def main():
               f"{base[1] / kib:>9.2f}{base[3] / hop:>16.1f}")
     print(f"size × and hop speed-up × are relative to {base[0]} (raw audio in, whole "
           f"window per hop); ms/hop of stream_* includes the frontend and {args.phases} "
-          "state copies")
+          "staggered state copies (one call for all of them when the file's batch is "
+          "resizable)")
     if "stream_float32" in ref:
         step = stream_step(d / "stream_float32.tflite", f.n_mfcc, args.reps)
         print(f"one stream_float32 step vs float32 whole clip: "

@@ -165,17 +165,19 @@ class _Sources:
 
 def _save_wave_model(model, features, path: Path) -> Path:
     """Raw PCM (1, samples) → probabilities: the MFCC front end, then ``model`` (without a
-    model: the front end alone, PCM → MFCC frames)."""
+    model: the front end alone, PCM (batch, samples) → MFCC frames)."""
     import keras
     import tensorflow as tf
 
     from ..features.tf import mfcc_layer
 
-    pcm = keras.Input((features.clip_samples,), batch_size=1, name="pcm")
+    # the front end alone takes any batch (a runtime computes several frames in one call)
+    batch = 1 if model is not None else None
+    pcm = keras.Input((features.clip_samples,), batch_size=batch, name="pcm")
     mfcc = mfcc_layer(features)(pcm)
     wave = keras.Model(pcm, model(mfcc) if model is not None else mfcc, name="wave")
     wave.export(str(path), input_signature=[
-        tf.TensorSpec([1, features.clip_samples], tf.float32, name="pcm")], verbose=False)
+        tf.TensorSpec([batch, features.clip_samples], tf.float32, name="pcm")], verbose=False)
     return path
 
 

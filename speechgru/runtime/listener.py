@@ -8,6 +8,7 @@ import numpy as np
 
 from ..audio import read_audio, resample
 from ..errors import AudioError, ConfigError, ExportError
+from ..features.maths import frame_count
 from .recognizer import DEFAULT_THRESHOLD, _read_model_dir
 from .tflite import FrameFrontend, StreamStep
 
@@ -58,8 +59,13 @@ class Listener:
         self.step = StreamStep(self.manifest.verify(f"stream_{variant}.tflite"), f.n_mfcc,
                                len(self.labels), num_threads, batch=phases)
         self._zero = self.step.zero_states(1)
-        # the frame at which each phase starts its next window, and the hops till then
-        self._offsets = np.array([k * self.window // phases for k in range(phases)])
+        # phase k starts its windows at frames offset_k + m·T: by frame t mod T, which
+        # phases start a window (their states zeroed) and which complete one
+        T = self.window
+        self._offsets = [k * T // phases for k in range(phases)]
+        self._starts = [[k for k, o in enumerate(self._offsets) if o % T == r] for r in range(T)]
+        self._ends = [[k for k, o in enumerate(self._offsets) if (o - 1) % T == r]
+                      for r in range(T)]
         self.reset()
 
     def reset(self) -> None:
@@ -77,19 +83,19 @@ class Listener:
         """One frame through every phase (one call for all of them when the model's batch
         is resizable); returns the detections completed by it."""
         t, T, found = self._frame, self.window, []
-        since = t - self._offsets  # frames since each phase's first window began
-        for k in np.flatnonzero((since >= 0) & (since % T == 0)):  # a new window: zero
+        for k in self._starts[t % T]:  # a new window: zero states
             for name, v in self._states.items():
                 v[k] = self._zero[name][0]
+        ends = [k for k in self._ends[t % T] if t >= self._offsets[k] + T - 1]
         if self.step.batch == self.phases:
             probs, self._states = self.step(np.repeat(mfcc, self.phases, axis=0),
-                                            self._states)
+                                            self._states, probabilities=bool(ends))
         else:  # a model fixed at batch 1: one call per phase
             rows = [self.step(mfcc, {n: v[k:k + 1] for n, v in self._states.items()})
                     for k in range(self.phases)]
             probs = np.concatenate([r[0] for r in rows])
             self._states = {n: np.concatenate([r[1][n] for r in rows]) for n in self._states}
-        for k in np.flatnonzero((since >= 0) & ((since + 1) % T == 0)):  # a window done
+        for k in ends:  # this phase just completed a window
             start = (t + 1 - T) * self.hop
             centre = (start + (self.n_fft + (T - 1) * self.hop) / 2) / self.sample_rate
             found += self._window(probs[k], centre)
@@ -132,9 +138,11 @@ class Listener:
             raise AudioError("the audio stream holds NaN or infinite samples")
         self._buf = np.concatenate([self._buf, x])
         found = []
-        while len(self._buf) >= self.n_fft:
-            found += self._advance(self.frontend.frame(self._buf[:self.n_fft]))
-            self._buf = self._buf[self.hop:]
+        n = frame_count(len(self._buf), self.n_fft, self.hop)
+        if n > 0:
+            for mfcc in self.frontend.frames(self._buf, n):
+                found += self._advance(mfcc[None])
+            self._buf = self._buf[n * self.hop:]
         return found
 
     def feed_pcm16(self, data: bytes) -> list[dict]:
