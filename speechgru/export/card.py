@@ -131,10 +131,13 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
                  + ": its signature takes `frame` (one MFCC row every "
                  f"{hop_ms:g} ms, from `frontend.tflite`: {F.n_fft} samples in) and every "
                  "`state_i`, and gives `probabilities` and the new `state_i`; feed the "
-                 "states back at the next hop. speechgru's `listen` runs four copies "
+                 "states back at the next hop. The batch is free (1 in the file): "
+                 "speechgru's `listen` resizes it to step four copies in one call, "
                  "staggered by a quarter window, each starting from zero states at its "
                  "window's start (so each finished window equals the whole-window model), "
-                 "and averages a few windows before comparing with the threshold."))
+                 "and averages a few windows before comparing with the threshold. From zero "
+                 f"states over a window's {F.num_frames} frames the stream model is the clip "
+                 "classifier too: `speechgru predict --variant int8` runs `stream_int8` so."))
                 if file in have), "",
             "**A microcontroller (TensorFlow Lite for Microcontrollers)**: `micro/` holds "
             "`stream_int8.tflite` as a C array, the operators to register, the tensors in "

@@ -36,6 +36,11 @@ def _convert_one(tf, saved_model: str, out: str, mode: str, calib: str | None) -
             conv.representative_dataset = lambda: (
                 {k: v[i:i + 1] for k, v in arrays.items()} for i in range(n))
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # one scale per weight tensor, not per output channel: a GRU's 384-channel kernels
+        # carry a float scale and an int64 zero point per channel, 37 KB of the 220 KB
+        # stream_int8; measured on 1,816 held-out clips: the same accuracy (88.2 % vs
+        # 88.1 %) and agreement with float (97.8 % vs 97.5 %), 183 KB
+        conv._experimental_disable_per_channel = True
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
     with native_stderr_hidden():  # the MLIR converter's progress lines

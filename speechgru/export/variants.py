@@ -48,6 +48,7 @@ class Variant:
     frame and states as the float stream model visits them on training clips).
     ``check``: what its outputs are compared with — the Keras model on the validation
     clips (``clip``, ``wave``, ``stream``, per clip) or librosa's MFCC (``frontend``).
+    ``default``: written unless ``--variants`` names the files.
     """
 
     name: str
@@ -56,13 +57,16 @@ class Variant:
     calibration: str | None
     check: str
     per: str = "clip"
+    default: bool = True
 
 
 VARIANTS = (
     Variant("float32.tflite", "clip", "float32", None, "clip"),
     Variant("float16.tflite", "clip", "float16", None, "clip"),
     Variant("dynamic.tflite", "clip", "dynamic", None, "clip"),
-    Variant("int8.tflite", "clip_unrolled", "int8", "clips", "clip"),
+    # unrolled (a WHILE loop does not calibrate): 49 copies of every weight, 1.6 MB; the
+    # int8 clip classifier is stream_int8 looped over the frames (predict --variant int8)
+    Variant("int8.tflite", "clip_unrolled", "int8", "clips", "clip", default=False),
     Variant("wave_float32.tflite", "wave", "float32", None, "wave"),
     Variant("frontend.tflite", "frontend", "float32", None, "frontend", per="frame"),
     Variant("stream_float32.tflite", "stream", "float32", None, "stream", per="hop"),
@@ -72,9 +76,10 @@ NAMES = tuple(v.name for v in VARIANTS)
 
 
 def select(names) -> tuple[Variant, ...]:
-    """The variants named (file names, with or without ``.tflite``); all without names."""
+    """The variants named (file names, with or without ``.tflite``); without names, the
+    default ones."""
     if not names:
-        return VARIANTS
+        return tuple(v for v in VARIANTS if v.default)
     wanted = [n if n.endswith(".tflite") else f"{n}.tflite" for n in names]
     unknown = [n for n in wanted if n not in NAMES]
     if unknown:

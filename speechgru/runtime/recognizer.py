@@ -48,7 +48,8 @@ class Recognizer:
 
     ``variant``: a clip model (``float32``, ``int8``, ``dynamic``, ...; ``wave_*`` when the
     directory has it) or ``stream_float32`` / ``stream_int8``: the stream step looped over
-    the clip's frames (the same classifier; ``stream_int8`` is the small int8 model).
+    the clip's frames (the same classifier; ``stream_int8`` is the small int8 model, and
+    what ``int8`` runs when the export has no unrolled ``int8.tflite``, as by default).
     ``threshold``: below this top probability the answer is ``_unknown_`` (default: the
     operating point chosen at training, from ``manifest.json``; 0 or an older export
     without one: never).
@@ -69,6 +70,9 @@ class Recognizer:
         self._frontend = None
         self.step = None
         name = f"wave_{variant}.tflite" if self.wave else f"{variant}.tflite"
+        if variant == "int8" and not self.manifest.has(name) and \
+                self.manifest.has("stream_int8.tflite"):
+            variant = name = "stream_int8.tflite"  # the int8 clip classifier: looped step
         have = sorted(n for n in self.manifest.files if n.endswith(".tflite"))
         if not self.manifest.has(name):
             raise ExportError(f"{self.dir / name}: no such model variant; this directory has "
