@@ -9,7 +9,7 @@ a call, as listen fed 0.1 s at a time) and ``stream_*.tflite`` once for all its 
 state copies (``--phases``, as ``speechgru listen`` does; once per copy for a file fixed at
 batch 1).
 
-    python scripts/bench_tflite.py models/demo [--reps 200] [--phases 4]
+    python scripts/bench_tflite.py models/demo [--reps 200] [--phases 4] [--batch 64]
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def main():
     ap.add_argument("model_dir", nargs="?", default="models/demo")
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--phases", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=64, help="clips at once for ×N ms/clip")
     args = ap.parse_args()
     d = Path(args.model_dir)
     f = FeatureConfig.load(d / "features.json")
@@ -81,28 +82,30 @@ def main():
         name = path.stem
         if name == "frontend":
             continue
-        if name.startswith("stream_"):
-            step = stream_step(path, f.n_mfcc, args.reps)
-            per_clip = frames * step + frames * front
+        if name.startswith("stream_"):  # the clip classifier as the step looped
+            per_clip = frames * stream_step(path, f.n_mfcc, args.reps)
+            many = frames * stream_step(path, f.n_mfcc, args.reps // 4, args.batch) / args.batch
             per_hop = stream_step(path, f.n_mfcc, args.reps, args.phases) + front
         else:
-            per_clip = whole_clip(path, args.reps)
+            per_clip = many = whole_clip(path, args.reps)  # batch 1 in the file
             per_hop = per_clip  # the window is recomputed at every hop
-        rows.append((name, path.stat().st_size / 1024, per_clip, per_hop))
+        rows.append((name, path.stat().st_size / 1024, per_clip, many, per_hop))
     ref = dict((r[0], r) for r in rows)
     base = ref.get("wave_float32", ref.get("float32", rows[0]))
     print(f"{d}: {frames} frames per clip, one thread, medians of {args.reps} calls; "
           f"frontend.tflite {front:.4f} ms per frame")
     hop_ms = 1000 * f.hop_length / f.sample_rate
-    print(f"{'file':<16}{'KiB':>9}{'ms/clip':>10}{'ms/hop':>10}{'× real time':>13}"
-          f"{'size ×':>9}{'hop speed-up ×':>16}")
-    for name, kib, clip, hop in rows:
-        print(f"{name:<16}{kib:>9.1f}{clip:>10.3f}{hop:>10.4f}{hop_ms / hop:>13.0f}"
-              f"{base[1] / kib:>9.2f}{base[3] / hop:>16.1f}")
+    print(f"{'file':<16}{'KiB':>9}{'ms/clip':>10}{f'×{args.batch} ms/clip':>15}"
+          f"{'ms/hop':>10}{'× real time':>13}{'size ×':>9}{'hop speed-up ×':>16}")
+    for name, kib, clip, many, hop in rows:
+        print(f"{name:<16}{kib:>9.1f}{clip:>10.3f}{many:>15.3f}{hop:>10.4f}"
+              f"{hop_ms / hop:>13.0f}{base[1] / kib:>9.2f}{base[4] / hop:>16.1f}")
     print(f"size × and hop speed-up × are relative to {base[0]} (raw audio in, whole "
-          f"window per hop); ms/hop of stream_* includes the frontend and {args.phases} "
-          "staggered state copies (one call for all of them when the file's batch is "
-          "resizable)")
+          f"window per hop); ms/clip: one clip's MFCC in (wave_*: its samples), stream_* "
+          f"looped over the {frames} frames; ×{args.batch}: per clip with {args.batch} clips "
+          "stepped at once (stream_*, as `predict` does for many files); ms/hop of stream_* "
+          f"includes the frontend and {args.phases} staggered state copies (one call for "
+          "all of them when the file's batch is resizable)")
     if "stream_float32" in ref:
         step = stream_step(d / "stream_float32.tflite", f.n_mfcc, args.reps)
         print(f"one stream_float32 step vs float32 whole clip: "

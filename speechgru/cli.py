@@ -236,12 +236,10 @@ def cmd_predict(args) -> int:
         raise ConfigError(f"--top-k {args.top_k}: must be at least 1")
     rec = Recognizer(args.model_dir, variant=args.variant, threshold=args.threshold)
     failed = 0
-    for f in args.files:
-        try:
-            r = rec.predict_file(f, top_k=args.top_k)
-        except AudioError as exc:  # one bad file does not lose the others
+    for f, r in rec.predict_files(args.files, top_k=args.top_k):
+        if isinstance(r, AudioError):  # one bad file does not lose the others
             failed += 1
-            r = {"file": f, "error": str(exc)}
+            r = {"file": f, "error": str(r)}
         if args.json:
             print(json.dumps(r))
         elif "error" in r:

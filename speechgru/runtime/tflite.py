@@ -127,15 +127,22 @@ class StreamStep:
         if any(k not in self._outs for k in self.state_names):
             raise ExportError(f"{path}: a state input has no state output of the same name")
         self.interpreter, self.batch = it, 1
-        if batch > 1 and all(d["shape_signature"][0] == -1 for d in self._ins.values()):
-            for d in self._ins.values():
-                it.resize_tensor_input(d["index"], [batch, *d["shape"][1:]])
-            it.allocate_tensors()
-            self.batch = batch
+        self.resizable = all(d["shape_signature"][0] == -1 for d in self._ins.values())
+        self.resize(batch)
         self._frame = self._ins["frame"]
         self._probs = self._outs["probabilities"]
         self._carry = [(k, self._ins[k]["index"], self._outs[k]["index"], self._table(k))
                        for k in self.state_names]
+
+    def resize(self, batch: int) -> int:
+        """Step ``batch`` streams per call from now on (a file fixed at batch 1 stays so);
+        returns the batch in effect."""
+        if self.resizable and batch >= 1 and batch != self.batch:
+            for d in self._ins.values():
+                self.interpreter.resize_tensor_input(d["index"], [batch, *d["shape"][1:]])
+            self.interpreter.allocate_tensors()
+            self.batch = batch
+        return self.batch
 
     def _table(self, name: str) -> np.ndarray | None:
         """int8 output → int8 input of state ``name`` (None: float, or the same

@@ -101,6 +101,26 @@ def test_mfcc_input_variants_predict_files_through_the_frontend_model(exported, 
     assert r["label"] in wave.labels and 0 < r["confidence"] <= 1
 
 
+@pytest.mark.parametrize("variant", ["stream_int8", "stream_float32", "float32"])
+def test_many_files_at_once_answer_as_one_by_one(exported, synth_dir, tmp_path, variant):
+    """predict_files steps a stream variant over several clips per call (batch 3 here:
+    two calls, the second short) and gives each file what predict_file gives it; a file
+    that cannot be read is reported in its place and the others go on."""
+    from speechgru.errors import AudioError
+
+    root, _ = exported
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....WAVEfmt nonsense")
+    wavs = sorted((synth_dir / "go").glob("*.wav"))[:2] + [bad] + \
+        sorted((synth_dir / "left").glob("*.wav"))[:2]
+    rec = Recognizer(root / "model", variant=variant)
+    got = list(rec.predict_files(wavs, top_k=12, batch=3))
+    assert [p for p, _ in got] == wavs and isinstance(got[2][1], AudioError)
+    for path, r in got[:2] + got[3:]:
+        one = rec.predict_file(path, top_k=12)
+        assert r["label"] == one["label"]
+        pa, pb = ({t["label"]: t["p"] for t in x["top"]} for x in (r, one))
+        assert max(abs(pa[k] - pb[k]) for k in pa) <= (0.0 if variant == "stream_int8" else 1e-6)
 
 
 def test_predict_and_listen_print_nothing_but_their_answers(exported, synth_dir):
