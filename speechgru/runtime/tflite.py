@@ -18,7 +18,9 @@ def quantize(v: np.ndarray, detail: dict) -> np.ndarray:
     if detail["dtype"] != np.int8:
         return np.asarray(v).astype(detail["dtype"])
     scale, zero = detail["quantization"]
-    return np.clip(np.round(v / scale + zero), -128, 127).astype(np.int8)
+    # rint (half to even, as np.round) and maximum/minimum: 4.6 µs a hop where np.clip
+    # took 7 (the int8 stream quantizes a frame every hop)
+    return np.minimum(np.maximum(np.rint(v / scale + zero), -128), 127).astype(np.int8)
 
 
 def dequantize(v: np.ndarray, detail: dict) -> np.ndarray:
