@@ -11,10 +11,11 @@ class Mode(enum.Enum):
     * ``TRAINING``: any batch, dropout active, the whole clip at once.
     * ``NON_STREAM``: batch 1 and a fixed number of frames, no dropout (the exported clip
       classifiers; ``unroll=True`` unrolls the loops, which full-int8 conversion needs).
-    * ``STREAM``: one frame per call; every layer that carries something across time
-      takes its state as an input (``state_0``, ``state_1``, ...) and returns the new
-      state under the same name, so the caller keeps it. From zero states, run over a
-      clip's frames, the last output equals the non-streaming model's.
+    * ``STREAM``: one frame per call, any batch (several streams at once); every layer
+      that carries something across time takes its state as an input (``state_0``,
+      ``state_1``, ...) and returns the new state under the same name, so the caller keeps
+      it. From zero states, run over a clip's frames, the last output equals the
+      non-streaming model's.
     """
 
     TRAINING = "training"
