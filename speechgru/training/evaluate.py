@@ -54,14 +54,15 @@ def metrics(probs: np.ndarray, y: np.ndarray, labels: list[str],
     return out
 
 
-def _accept_rates(probs, y, labels, commands, threshold) -> dict:
+def _accept_rates(probs, y, labels, commands, threshold, weights=None) -> dict:
     pred = reject_below(probs, labels, threshold)
     is_cmd_pred = np.isin(pred, commands)
     unk = labels.index(UNKNOWN) if UNKNOWN in labels else -1
     unknown_mask = y == unk
     cmd_mask = np.isin(y, commands)
+    w = None if weights is None else np.asarray(weights, float)[unknown_mask]
     return {
-        "false_accept_rate": (float(is_cmd_pred[unknown_mask].mean())
+        "false_accept_rate": (float(np.average(is_cmd_pred[unknown_mask], weights=w))
                               if unknown_mask.any() else None),
         "command_recall": (float((pred[cmd_mask] == y[cmd_mask]).mean())
                            if cmd_mask.any() else None),
@@ -106,10 +107,13 @@ _GRID = tuple(round(0.1 + 0.01 * i, 2) for i in range(90))  # 0.10 ... 0.99
 
 
 def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
-                           target: float = TARGET_FALSE_ACCEPT) -> dict:
+                           target: float = TARGET_FALSE_ACCEPT,
+                           weights: np.ndarray | None = None) -> dict:
     """The lowest confidence threshold (0.10 … 0.99, steps of 0.01) at which at most
     ``target`` of the ``_unknown_`` clips (real words that are not commands) are taken for
     a command; the threshold rejects them with the least loss of command recall.
+    ``weights`` (per clip) weigh the ``_unknown_`` clips in that share (training weighs
+    real and synthetic voices as it drew them: ``train.real_unknown_share``).
 
     Without ``_unknown_`` clips there is nothing to calibrate on: the default 0.6, said so.
     When no threshold reaches the target, 0.99 and ``"reached": False``.
@@ -123,7 +127,7 @@ def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
                 "unknown_clips": 0}
     rates = {}
     for t in _GRID:
-        rates = _accept_rates(probs, y, labels, commands, t)
+        rates = _accept_rates(probs, y, labels, commands, t, weights)
         if rates["false_accept_rate"] <= target:
             break
     return {"threshold": t, "target_false_accept_rate": target,

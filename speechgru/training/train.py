@@ -129,6 +129,19 @@ def prepare(splits: dict[str, list[Clip]], config: RunConfig, *,
                     va.clips, bad, real=real)
 
 
+def _source_weights(prep: Prepared, share: float) -> np.ndarray | None:
+    """Weights of the validation clips that count the real ``_unknown_`` clips as
+    ``share`` of all, as training drew them (None: each clip counts once)."""
+    unk = prep.y_val == prep.labels.index(UNKNOWN)
+    real = _real_rows(prep.val_clips)
+    if not share or not (unk & real).any() or not (unk & ~real).any():
+        return None
+    w = np.ones(len(prep.y_val))
+    w[unk & real] = share / (unk & real).sum()
+    w[unk & ~real] = (1 - share) / (unk & ~real).sum()
+    return w
+
+
 def _real_rows(clips: list[Clip]) -> np.ndarray:
     """True for the clips of real recordings (a dataset folder speechgru did not
     synthesize); a clip's dataset is the folder above its word folder."""
@@ -487,8 +500,12 @@ def finish(run: RunDir, prep: Prepared) -> dict:
     best = run.load_model("best")
     probs = best.predict(prep.x_val, batch_size=256, verbose=0)
     m = metrics(probs, prep.y_val, prep.labels)
-    point = choose_operating_point(probs, prep.y_val, prep.labels,
-                                   run.config().train.target_false_accept)
+    tc = run.config().train
+    weights = _source_weights(prep, tc.real_unknown_share)
+    point = choose_operating_point(probs, prep.y_val, prep.labels, tc.target_false_accept,
+                                   weights)
+    if weights is not None:
+        point["real_unknown_share"] = tc.real_unknown_share
     run.save_operating_point(point)
     m["operating_point"] = point
     state = run.state()

@@ -83,6 +83,22 @@ def test_the_operating_point_is_the_lowest_threshold_meeting_the_target():
     assert none["threshold"] == 0.6 and none["chosen_on"].startswith("default")
 
 
+def test_weighted_unknown_clips_move_the_operating_point():
+    """Four unknown clips, the first two (say synthetic) confident commands: counted once
+    each, a threshold must reject both; weighted 0.1 each against 0.4 for the other two,
+    letting the 0.95 one through costs 10 % of the weight."""
+    from speechgru.training.evaluate import choose_operating_point
+
+    y = np.array([1, 1, 1, 1, 2, 3])
+    probs = _probs([2, 3, 1, 1, 2, 3], [0.95, 0.9, 0.9, 0.9, 0.92, 0.85])
+    plain = choose_operating_point(probs, y, LABELS, target=0.15)
+    assert plain["threshold"] == 0.96 and plain["command_recall"] == 0.0
+    w = np.array([0.1, 0.1, 0.4, 0.4, 1.0, 1.0])
+    weighted = choose_operating_point(probs, y, LABELS, target=0.15, weights=w)
+    assert weighted["threshold"] == 0.91 and weighted["false_accept_rate"] == pytest.approx(0.1)
+    assert weighted["command_recall"] == 0.5
+
+
 def test_stream_metrics_on_a_recording_with_known_detections():
     from speechgru.training.evaluate import stream_metrics
 
