@@ -325,10 +325,12 @@ class TrainConfig(_JSONConfig):
     # teacher's out-of-fold probabilities (speechgru.training.teacher; speechgru[distill])
     distill: float = 0.0
     # real voices in `_unknown_`: the share of each epoch's unknown clips drawn from real
-    # (not synthetic) recordings when there are both (0: as they fall from the pool), and
-    # real command clips played backwards as more real non-words (reversed_negatives)
-    real_unknown_share: float = 0.0
-    reversed_negatives: bool = False
+    # (not synthetic) recordings when there are both (0: as they fall from the pool; the
+    # operating point weighs them so too), and real command clips played backwards as
+    # more real non-words (reversed_negatives). Measured on unseen speakers (README):
+    # +1.0 point of top-1, +6.7 points of command recall where 3 % of FSDD's digits pass
+    real_unknown_share: float = 0.5
+    reversed_negatives: bool = True
 
     def __post_init__(self):
         _check_type(self, "augment", bool)
