@@ -139,11 +139,13 @@ def test_real_voices_get_their_share_of_the_unknown_clips():
     y = np.array([0] * 5 + [1] * 100 + [2] * 20 + [3] * 20)
     real = np.zeros(len(y), bool)
     real[5:9] = True  # 4 real unknown clips among 100
-    cfg = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train,
-                                                              real_unknown_share=0.5))
+    def share(v):
+        return dataclasses.replace(TINY, train=dataclasses.replace(TINY.train,
+                                                                   real_unknown_share=v))
+
     want = round(TINY.train.unknown_ratio * 20)
-    as_they_fall = epoch_indices(y, labels, TINY, 3, real)
-    shared = epoch_indices(y, labels, cfg, 3, real)
+    as_they_fall = epoch_indices(y, labels, share(0.0), 3, real)
+    shared = epoch_indices(y, labels, share(0.5), 3, real)
     for a in (as_they_fall, shared):
         assert (y[a] == 1).sum() == want
     assert real[as_they_fall].sum() < 0.2 * want  # 4 % of the pool: 2.4 draws expected
