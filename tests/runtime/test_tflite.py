@@ -66,3 +66,24 @@ def test_stream_step_keeps_int8_states_int8_and_equals_a_float_round_trip(varian
             assert states[k].dtype == ins[k]["dtype"]
             assert np.array_equal(states[k], quantize(ref_states[k], ins[k]))
     assert probs.max() < 1.0 and probs.min() >= 0.0
+
+
+def test_the_front_end_gives_the_same_frames_in_one_call_or_one_by_one():
+    """frontend.tflite resized to the frames at hand (up to 64 a call) equals one frame a
+    call (the only way for an export fixed at batch 1), and librosa's MFCC."""
+    from speechgru.config import FeatureConfig
+    from speechgru.features.librosa import mfcc
+    from speechgru.runtime.tflite import FrameFrontend
+
+    F = FeatureConfig.load(MODEL / "features.json")
+    pcm = (0.1 * np.random.default_rng(1).standard_normal(F.clip_samples + 2345)
+           ).astype(np.float32)
+    many = FrameFrontend(MODEL / "frontend.tflite", F)
+    single = FrameFrontend(MODEL / "frontend.tflite", F, batch=1)
+    assert many.batch == 64 and single.batch == 1
+    a = many.frames(pcm)
+    assert a.shape == (1 + (len(pcm) - F.n_fft) // F.hop_length, F.n_mfcc)
+    np.testing.assert_allclose(a, single.frames(pcm), atol=1e-4)
+    np.testing.assert_allclose(a[:7], many.frames(pcm, 7), atol=1e-5)  # a resize and back
+    np.testing.assert_allclose(a, mfcc(pcm, F), atol=2e-3)
+    assert many.frames(pcm[:100]).shape == (0, F.n_mfcc)  # shorter than a frame: none
