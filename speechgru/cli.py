@@ -420,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "model directory: every clip of DIR)")
     s.add_argument("--split", choices=["train", "validation", "test"],
                    help="a run's split (default: validation)")
-    s.add_argument("--variant", default="float32", choices=["float32", "int8"])
+    s.add_argument("--variant", default="float32", choices=["float32", "int8", "int16"])
     s.add_argument("--threshold", type=float,
                    help="listen's threshold (default: the model's operating point)")
     s.add_argument("--seed", type=int, default=0, help="order and gaps of the words")
@@ -461,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model_dir")
     s.add_argument("source", help="an audio file, or - for raw S16_LE mono PCM on stdin at "
                                   "the model's sample rate")
-    s.add_argument("--variant", default="float32", choices=["float32", "int8"],
+    s.add_argument("--variant", default="float32", choices=["float32", "int8", "int16"],
                    help="stream_<variant>.tflite")
     s.add_argument("--threshold", type=float,
                    help="smoothed confidence a command needs (higher: fewer false accepts, "

@@ -48,7 +48,7 @@ def test_an_unknown_export_variant_is_named(tmp_path, capsys):
 
     assert [v.name for v in select(["int8", "stream_int8.tflite"])] == [
         "int8.tflite", "stream_int8.tflite"]
-    assert len(select(None)) == 7 and "int8.tflite" not in [v.name for v in select(None)]
+    assert len(select(None)) == 8 and "int8.tflite" not in [v.name for v in select(None)]
     run = tmp_path / "run"
     run.mkdir()
     code = main(["export", str(run), "--out", str(tmp_path / "m"), "--variants", "int4"])

@@ -144,7 +144,12 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
             "call order and the tensor arena"
             + (f" ({report['micro']['arena_bytes']:,} bytes, measured by the TFLM "
                "interpreter)" if (report.get("micro") or {}).get("arena_bytes") else "")
-            + "; keep the int8 states between hops. `frontend.tflite` needs RFFT2D, which "
+            + "; keep the int8 states between hops."
+            + (" `stream_int16.tflite` (int8 weights, int16 activations, the same "
+               "operators) is the one TFLM runs exactly as LiteRT does: the int8 kernels of "
+               "the two round a step apart, and 49 steps of int8 state add the steps up."
+               if "stream_int16.tflite" in have else "")
+            + " `frontend.tflite` needs RFFT2D, which "
             "TFLM does not have: compute the MFCC on the device exactly as `features.json` "
             "says (the reference maths is "
             "`speechgru/features/maths.py`: frame, window, |FFT|², mel, log, DCT).", ""]

@@ -23,7 +23,7 @@ def test_every_variant_converts_runs_and_agrees_with_keras(exported):
     # by default no unrolled int8.tflite (1.6 MB): the int8 clip model is stream_int8 looped
     assert set(models) == {"float32.tflite", "float16.tflite", "dynamic.tflite",
                            "wave_float32.tflite", "frontend.tflite", "stream_float32.tflite",
-                           "stream_int8.tflite"}
+                           "stream_int8.tflite", "stream_int16.tflite"}
     for name, r in models.items():
         assert "error" not in r, (name, r)
         assert (root / "model" / name).stat().st_size == r["bytes"]
