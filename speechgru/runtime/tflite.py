@@ -12,7 +12,6 @@ from ..errors import ExportError
 from ..features.maths import frame_count
 from ..utils import native_stderr_hidden
 
-
 _QUANTIZED = (np.int8, np.int16)
 
 
