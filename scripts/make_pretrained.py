@@ -21,7 +21,7 @@ from speechgru.training.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SC = ROOT.parent / "shared" / "data" / "speech_commands_v2_test_half"
-VARIANTS = ["float32", "frontend", "stream_float32", "stream_int8"]
+VARIANTS = ["float32", "frontend", "stream_float32", "stream_int8", "stream_int16"]
 
 
 def _spread(values: list[float]) -> str:
