@@ -151,9 +151,10 @@ class StreamStep:
             self.batch = batch
         return self.batch
 
-    def _table(self, name: str) -> np.ndarray | None:
-        """int8 output → int8 input of state ``name`` (None: float, or the same
-        quantization on both sides, as every export of this version has)."""
+    def _table(self, name: str):
+        """How state ``name`` goes from output to input: None (float, or the same
+        quantization on both sides), a 256-entry table (int8), or a float round trip
+        (int16, whose quantizations the converter does not tie)."""
         i, o = self._ins[name], self._outs[name]
         if i["dtype"] not in _QUANTIZED and o["dtype"] not in _QUANTIZED:
             return None
@@ -163,11 +164,13 @@ class StreamStep:
         if tuple(i["quantization"]) == tuple(o["quantization"]):
             return None
         if i["dtype"] != np.int8:
-            raise ExportError(f"state {name}: its input and output quantizations differ "
-                              "(export the model again with this version)")
+            return lambda out: quantize(dequantize(out, o), i)
         every = np.arange(-128, 128).astype(np.int8)  # the output's codes, in order
         table = quantize(dequantize(every, o), i)
-        return None if np.array_equal(table, every) else table
+        if np.array_equal(table, every):
+            return None
+        # int8 codes -128..127 index the table as 0..255 (sign bit flipped)
+        return lambda out: table[out.view(np.uint8) ^ 0x80]
 
     def zero_states(self, rows: int | None = None) -> dict[str, np.ndarray]:
         """The zero state of each layer for ``rows`` streams (default :attr:`batch`), in
@@ -187,10 +190,9 @@ class StreamStep:
             it.set_tensor(i, states[k])
         it.invoke()
         new = {}
-        for k, _, o, table in self._carry:
+        for k, _, o, carry in self._carry:
             out = it.get_tensor(o)
-            # int8 codes -128..127 index the table as 0..255 (sign bit flipped)
-            new[k] = out if table is None else table[out.view(np.uint8) ^ 0x80]
+            new[k] = out if carry is None else carry(out)
         if not probabilities:
             return None, new
         return dequantize(it.get_tensor(self._probs["index"]), self._probs), new
