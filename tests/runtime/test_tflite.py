@@ -87,3 +87,25 @@ def test_the_front_end_gives_the_same_frames_in_one_call_or_one_by_one():
     np.testing.assert_allclose(a[:7], many.frames(pcm, 7), atol=1e-5)  # a resize and back
     np.testing.assert_allclose(a, mfcc(pcm, F), atol=2e-3)
     assert many.frames(pcm[:100]).shape == (0, F.n_mfcc)  # shorter than a frame: none
+
+
+def test_a_state_whose_two_quantizations_differ_goes_back_through_float():
+    """The 16x8 converter need not give an int16 state's output the input's quantization
+    (the demo model's differ): the step carries such a state as a float round trip, an
+    int8 one by its table, and one that matches as it is."""
+    step = StreamStep(MODEL / "stream_int16.tflite", 40, 12)
+    name = step.state_names[0]
+    i = step._ins[name]
+    assert i["dtype"] == np.int16 and step._table(name) is None  # this file's match
+    o = dict(i, quantization=(2 * i["quantization"][0], 5))
+    step._outs[name] = o
+    carry = step._table(name)
+    codes = np.array([[-300, -5, 0, 7, 20000]], np.int16)
+    np.testing.assert_array_equal(carry(codes), quantize(dequantize(codes, o), i))
+    assert carry(codes).dtype == np.int16
+    int8 = StreamStep(MODEL / "stream_int8.tflite", 40, 12)
+    j = int8._ins[name]
+    int8._outs[name] = dict(j, quantization=(2 * j["quantization"][0], j["quantization"][1]))
+    every = np.arange(-128, 128).astype(np.int8)[None]
+    np.testing.assert_array_equal(int8._table(name)(every),
+                                  quantize(dequantize(every, int8._outs[name]), j))
