@@ -228,11 +228,7 @@ def homophones(words: tuple[str, ...], others: tuple[str, ...]) -> list[str]:
     """The ``others`` that espeak says as one of ``words`` in some accent, stress aside
     ("know" and "no", "write" and "right", "to" and "two"): spoken as negatives they would teach
     the model to reject its own words, and push the operating point up to reject them."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        said = pool.submit(_phonemes_all, list(dict.fromkeys((*words, *others)))).result()
+    said = _in_fresh_process(_phonemes_all, list(dict.fromkeys((*words, *others))))
     return [o for o in others if any(said[o] & said[w] for w in words)]
 
 
@@ -244,15 +240,20 @@ def speak_fresh(jobs: list[tuple[str, Voice]]) -> tuple[int, list[np.ndarray]]:
     after ``espeak_Terminate``/``espeak_Initialize``), but a fresh process given the same
     sequence of jobs produces the same samples. So the whole sequence runs in a child.
     """
+    return _in_fresh_process(_speak_all, jobs)
+
+
+def _in_fresh_process(fn, *args):
+    """``fn(*args)`` in a new (spawned) process: espeak-ng's state stays out of this one."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     try:
         with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-            return pool.submit(_speak_all, jobs).result()
+            return pool.submit(fn, *args).result()
     except BrokenProcessPool:
-        raise SynthError("espeak-ng crashed while synthesizing") from None
+        raise SynthError("espeak-ng crashed in its child process") from None
 
 
 def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0,

@@ -181,7 +181,7 @@ def run_stream(path: Path, frames: np.ndarray, *, use_micro: bool) -> np.ndarray
 
 
 def _run_stream_here(path: Path, frames: np.ndarray, *, use_micro: bool) -> np.ndarray:
-    from ..runtime.tflite import dequantize, quantize
+    from ..runtime.tflite import dequantize, quantize, state_carry
 
     inputs, outputs = _tensors(path)
     names_in = [d["signature_name"] for d in inputs]
@@ -208,10 +208,9 @@ def _run_stream_here(path: Path, frames: np.ndarray, *, use_micro: bool) -> np.n
         def get(i):
             return lit.get_tensor(outputs[i]["index"])
 
-    d_in = dict(zip(names_in, inputs, strict=True))
     d_out = dict(zip(names_out, outputs, strict=True))
-    same = {n: tuple(d_in[n]["quantization"]) == tuple(d_out[n]["quantization"])
-            for n in names_in if n != "frame"}
+    carry = {n: state_carry(d, d_out[n], f"{path}: state {n}")
+             for n, d in zip(names_in, inputs, strict=True) if n != "frame"}
     results = []
     for clip in frames:
         states = {n: np.zeros(d["shape"], d["dtype"]) + np.asarray(d["quantization"][1],
@@ -223,11 +222,7 @@ def _run_stream_here(path: Path, frames: np.ndarray, *, use_micro: bool) -> np.n
                           else states[n], i)
             invoke()
             outs = {n: get(i).copy() for i, n in enumerate(names_out)}
-            # a state's output codes go back as they are when both sides share one
-            # quantization, else through float (int16 states: the converter does not
-            # tie the two)
-            states = {n: outs[n] if same[n] else quantize(dequantize(outs[n], d_out[n]),
-                                                          d_in[n])
+            states = {n: outs[n] if carry[n] is None else carry[n](outs[n])
                       for n in states}
         probs = outs["probabilities"]
         results.append(dequantize(probs, outputs[names_out.index("probabilities")])[0])

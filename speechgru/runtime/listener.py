@@ -87,14 +87,8 @@ class Listener:
             for name, v in self._states.items():
                 v[k] = self._zero[name][0]
         ends = [k for k in self._ends[t % T] if t >= self._offsets[k] + T - 1]
-        if self.step.batch == self.phases:
-            probs, self._states = self.step(np.repeat(mfcc, self.phases, axis=0),
-                                            self._states, probabilities=bool(ends))
-        else:  # a model fixed at batch 1: one call per phase
-            rows = [self.step(mfcc, {n: v[k:k + 1] for n, v in self._states.items()})
-                    for k in range(self.phases)]
-            probs = np.concatenate([r[0] for r in rows])
-            self._states = {n: np.concatenate([r[1][n] for r in rows]) for n in self._states}
+        probs, self._states = self.step(np.repeat(mfcc, self.phases, axis=0), self._states,
+                                        probabilities=bool(ends))
         for k in ends:  # this phase just completed a window
             start = (t + 1 - T) * self.hop
             centre = (start + (self.n_fft + (T - 1) * self.hop) / 2) / self.sample_rate

@@ -126,10 +126,8 @@ class Recognizer:
         out = []
         for b in range(0, len(xs), batch):
             chunk = xs[b:b + batch]
-            if self.step.resize(len(chunk)) != len(chunk):  # a file fixed at batch 1
-                out += [self.probabilities(x) for x in chunk]
-                continue
-            states = self.step.zero_states()
+            self.step.resize(len(chunk))  # a file fixed at batch 1 steps them one by one
+            states = self.step.zero_states(len(chunk))
             for t in range(chunk.shape[1]):
                 p, states = self.step(chunk[:, t], states, probabilities=t == chunk.shape[1] - 1)
             out += list(p)

@@ -51,6 +51,28 @@ def _open(path: Path, num_threads: int, missing: str):
     return it
 
 
+def state_carry(i: dict, o: dict, what: str):
+    """How a state goes from its output tensor ``o`` to its input tensor ``i`` between
+    steps: None (float, or one quantization on both sides: the codes as they are), a
+    256-entry table (int8: the very rounding a float round trip makes), or a float round
+    trip (int16, whose two quantizations the 16x8 converter does not tie)."""
+    if i["dtype"] not in _QUANTIZED and o["dtype"] not in _QUANTIZED:
+        return None
+    if i["dtype"] != o["dtype"]:
+        raise ExportError(f"{what}: input {np.dtype(i['dtype']).name}, output "
+                          f"{np.dtype(o['dtype']).name}")
+    if tuple(i["quantization"]) == tuple(o["quantization"]):
+        return None
+    if i["dtype"] != np.int8:
+        return lambda out: quantize(dequantize(out, o), i)
+    every = np.arange(-128, 128).astype(np.int8)  # the output's codes, in order
+    table = quantize(dequantize(every, o), i)
+    if np.array_equal(table, every):
+        return None
+    # int8 codes -128..127 index the table as 0..255 (sign bit flipped)
+    return lambda out: table[out.view(np.uint8) ^ 0x80]
+
+
 class FrameFrontend:
     """``frontend.tflite``: the training MFCC of frames of PCM (TF-free). An export of this
     version computes up to ``batch`` frames per call (resized to the frames at hand: 11 µs
@@ -138,7 +160,8 @@ class StreamStep:
         self.resize(batch)
         self._frame = self._ins["frame"]
         self._probs = self._outs["probabilities"]
-        self._carry = [(k, self._ins[k]["index"], self._outs[k]["index"], self._table(k))
+        self._carry = [(k, self._ins[k]["index"], self._outs[k]["index"],
+                        state_carry(self._ins[k], self._outs[k], f"{path}: state {k}"))
                        for k in self.state_names]
 
     def resize(self, batch: int) -> int:
@@ -151,27 +174,6 @@ class StreamStep:
             self.batch = batch
         return self.batch
 
-    def _table(self, name: str):
-        """How state ``name`` goes from output to input: None (float, or the same
-        quantization on both sides), a 256-entry table (int8), or a float round trip
-        (int16, whose quantizations the converter does not tie)."""
-        i, o = self._ins[name], self._outs[name]
-        if i["dtype"] not in _QUANTIZED and o["dtype"] not in _QUANTIZED:
-            return None
-        if i["dtype"] != o["dtype"]:
-            raise ExportError(f"state {name}: input {np.dtype(i['dtype']).name}, output "
-                              f"{np.dtype(o['dtype']).name}")
-        if tuple(i["quantization"]) == tuple(o["quantization"]):
-            return None
-        if i["dtype"] != np.int8:
-            return lambda out: quantize(dequantize(out, o), i)
-        every = np.arange(-128, 128).astype(np.int8)  # the output's codes, in order
-        table = quantize(dequantize(every, o), i)
-        if np.array_equal(table, every):
-            return None
-        # int8 codes -128..127 index the table as 0..255 (sign bit flipped)
-        return lambda out: table[out.view(np.uint8) ^ 0x80]
-
     def zero_states(self, rows: int | None = None) -> dict[str, np.ndarray]:
         """The zero state of each layer for ``rows`` streams (default :attr:`batch`), in
         the model's types (int8: its zero point)."""
@@ -182,8 +184,14 @@ class StreamStep:
 
     def __call__(self, frames: np.ndarray, states: dict, probabilities: bool = True
                  ) -> tuple[np.ndarray | None, dict]:
-        """``frames`` (batch, n_mfcc) float → probabilities (batch, labels; None when not
-        asked for) and the new states."""
+        """``frames`` (streams, n_mfcc) float → probabilities (streams, labels; None when
+        not asked for) and the new states. More streams than a file fixed at batch 1
+        takes are stepped one call each."""
+        if self.batch == 1 and len(frames) > 1:
+            rows = [self(frames[r:r + 1], {k: v[r:r + 1] for k, v in states.items()},
+                         probabilities) for r in range(len(frames))]
+            return (np.concatenate([p for p, _ in rows]) if probabilities else None,
+                    {k: np.concatenate([st[k] for _, st in rows]) for k in states})
         it = self.interpreter
         it.set_tensor(self._frame["index"], quantize(frames, self._frame))
         for k, i, _, _ in self._carry:

@@ -53,18 +53,23 @@ def test_int8_states_share_one_quantization_in_and_out(exported):
     assert states and all(q_in[n] == q_out[n] for n in states)  # copied back as bytes
 
 
-@needs_shared
-def test_tflm_runs_the_stream_like_litert_on_real_clips(exported):
+def _real_clips() -> np.ndarray:
+    """The training MFCC of 60 clips of the Speech Commands half, every 40th."""
     from speechgru.audio import load_clip
     from speechgru.config import FeatureConfig
     from speechgru.data.layouts import scan_dataset
     from speechgru.features.librosa import mfcc
 
-    root, _ = exported
     F = FeatureConfig()
     clips = scan_dataset(SC_HALF).clips[::40][:60]
-    x = np.stack([mfcc(load_clip(c.path, sample_rate=F.sample_rate,
-                                 num_samples=F.clip_samples), F) for c in clips])
+    return np.stack([mfcc(load_clip(c.path, sample_rate=F.sample_rate,
+                                    num_samples=F.clip_samples), F) for c in clips])
+
+
+@needs_shared
+def test_tflm_runs_the_stream_like_litert_on_real_clips(exported):
+    root, _ = exported
+    x = _real_clips()
     path = root / "model" / "stream_int8.tflite"
     micro = run_stream(path, x, use_micro=True)
     lite = run_stream(path, x, use_micro=False)
@@ -89,16 +94,8 @@ def test_tflm_runs_the_int16_stream_as_litert_does(exported):
     longer add up the kernels' one-step rounding differences — TFLM and LiteRT give the
     same top-1 on every real clip and probabilities within the issue's 0.03 (measured
     0.0003 on 300 real clips with a model of the default recipe)."""
-    from speechgru.audio import load_clip
-    from speechgru.config import FeatureConfig
-    from speechgru.data.layouts import scan_dataset
-    from speechgru.features.librosa import mfcc
-
     root, report = exported
-    F = FeatureConfig()
-    clips = scan_dataset(SC_HALF).clips[::40][:60]
-    x = np.stack([mfcc(load_clip(c.path, sample_rate=F.sample_rate,
-                                 num_samples=F.clip_samples), F) for c in clips])
+    x = _real_clips()
     path = root / "model" / "stream_int16.tflite"
     micro = run_stream(path, x, use_micro=True)
     lite = run_stream(path, x, use_micro=False)
