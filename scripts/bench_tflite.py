@@ -38,12 +38,25 @@ def _median_ms(fn, reps: int) -> float:
 
 
 def whole_clip(path: Path, reps: int) -> float:
+    """ms per clip of a one-input model: the clip set (quantized for int8), run, read."""
     it = Interpreter(model_path=str(path), num_threads=1)
     it.allocate_tensors()
-    d = it.get_input_details()[0]
+    d, o = it.get_input_details()[0], it.get_output_details()[0]
     x = np.random.default_rng(0).normal(0, 5, d["shape"]).astype(np.float32)
-    it.set_tensor(d["index"], quantize(x, d))
-    return _median_ms(it.invoke, reps)
+
+    def run():
+        it.set_tensor(d["index"], quantize(x, d))
+        it.invoke()
+        return it.get_tensor(o["index"])
+    return _median_ms(run, reps)
+
+
+def stepped_clips(path: Path, frames: int, n_mfcc: int, reps: int, clips: int = 1) -> float:
+    """ms per clip of a ``stream_*`` model stepped over ``clips`` clips at once from zero
+    states, as ``speechgru predict`` runs it."""
+    step = StreamStep(path, n_mfcc)
+    x = np.random.default_rng(0).normal(0, 5, (clips, frames, n_mfcc)).astype(np.float32)
+    return _median_ms(lambda: step.clips(x), reps) / clips
 
 
 def stream_step(path: Path, n_mfcc: int, reps: int, batch: int = 1) -> float:
@@ -83,8 +96,8 @@ def main():
         if name == "frontend":
             continue
         if name.startswith("stream_"):  # the clip classifier as the step looped
-            per_clip = frames * stream_step(path, f.n_mfcc, args.reps)
-            many = frames * stream_step(path, f.n_mfcc, args.reps // 4, args.batch) / args.batch
+            per_clip = stepped_clips(path, frames, f.n_mfcc, args.reps)
+            many = stepped_clips(path, frames, f.n_mfcc, args.reps // 4, args.batch)
             per_hop = stream_step(path, f.n_mfcc, args.reps, args.phases) + front
         else:
             per_clip = many = whole_clip(path, args.reps)  # batch 1 in the file
@@ -101,11 +114,11 @@ def main():
         print(f"{name:<16}{kib:>9.1f}{clip:>10.3f}{many:>15.3f}{hop:>10.4f}"
               f"{hop_ms / hop:>13.0f}{base[1] / kib:>9.2f}{base[4] / hop:>16.1f}")
     print(f"size × and hop speed-up × are relative to {base[0]} (raw audio in, whole "
-          f"window per hop); ms/clip: one clip's MFCC in (wave_*: its samples), stream_* "
-          f"looped over the {frames} frames; ×{args.batch}: per clip with {args.batch} clips "
-          "stepped at once (stream_*, as `predict` does for many files); ms/hop of stream_* "
-          f"includes the frontend and {args.phases} staggered state copies (one call for "
-          "all of them when the file's batch is resizable)")
+          f"window per hop); ms/clip: one clip's MFCC in (wave_*: its samples), set, run "
+          f"and read; stream_* looped over the {frames} frames; ×{args.batch}: per clip with "
+          f"{args.batch} clips stepped at once (stream_*, as `predict` does for many "
+          f"files); ms/hop of stream_* includes the frontend and {args.phases} staggered "
+          "state copies (one call for all of them when the file's batch is resizable)")
     if "stream_float32" in ref:
         step = stream_step(d / "stream_float32.tflite", f.n_mfcc, args.reps)
         print(f"one stream_float32 step vs float32 whole clip: "

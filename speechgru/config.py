@@ -331,6 +331,9 @@ class TrainConfig(_JSONConfig):
     # +1.0 point of top-1, +6.7 points of command recall where 3 % of FSDD's digits pass
     real_unknown_share: float = 0.5
     reversed_negatives: bool = True
+    # weight averaging: validation, the best checkpoint and the export use the exponential
+    # moving average of the weights over the training steps with this momentum (0: off)
+    ema: float = 0.0
 
     def __post_init__(self):
         _check_type(self, "augment", bool)
@@ -341,7 +344,7 @@ class TrainConfig(_JSONConfig):
             "warmup_epochs": (int, 0, 100000), "weight_decay": (float, 0, 1),
             "label_smoothing": (float, 0, 1, False, True), "patience": (int, 1, 100000),
             "target_false_accept": (float, 0, 1, False, True), "distill": (float, 0, 1),
-            "real_unknown_share": (float, 0, 1),
+            "real_unknown_share": (float, 0, 1), "ema": (float, 0, 1, False, True),
             "seed": (int, 0, 2 ** 32 - 1), "validation_percent": (float, 0, 100, False, True),
             "testing_percent": (float, 0, 100, False, True),
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),

@@ -63,6 +63,7 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
 
     F, M, labels = config.features, config.model, report["labels"]
     point = report.get("operating_point")
+    micro = report.get("micro") or {}
     commands = [w for w in labels if w not in (SILENCE, UNKNOWN)]
     arch = (f"{len(M.conv_filters)} causal convolution(s) ({', '.join(map(str, M.conv_filters))}"
             f" filters, {M.conv_kernel[0]}×{M.conv_kernel[1]}) → " if M.conv_filters else "")
@@ -140,15 +141,16 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
                  "classifier too: `speechgru predict --variant int8` runs `stream_int8` so."))
                 if file in have), "",
             "**A microcontroller (TensorFlow Lite for Microcontrollers)**: `micro/` holds "
-            "`stream_int8.tflite` as a C array, the operators to register, the tensors in "
-            "call order and the tensor arena"
-            + (f" ({report['micro']['arena_bytes']:,} bytes, measured by the TFLM "
-               "interpreter)" if (report.get("micro") or {}).get("arena_bytes") else "")
-            + "; keep the int8 states between hops."
-            + (" `stream_int16.tflite` (int8 weights, int16 activations, the same "
-               "operators) is the one TFLM runs exactly as LiteRT does: the int8 kernels of "
-               "the two round a step apart, and 49 steps of int8 state add the steps up."
-               if "stream_int16.tflite" in have else "")
+            f"`{micro.get('model', 'stream_int8.tflite')}` as a C array, the operators to "
+            "register, the tensors in call order and the tensor arena"
+            + (f" ({micro['arena_bytes']:,} bytes, measured by the TFLM interpreter)"
+               if micro.get("arena_bytes") else "")
+            + "; keep the states between hops (each output shares its input's quantization: "
+            "copy the bytes)."
+            + (" It is int8 weights with int16 activations, which TFLM runs exactly as "
+               "LiteRT does; on `stream_int8.tflite` the int8 kernels of the two round a "
+               "step apart, and 49 steps of int8 state add the steps up."
+               if micro.get("model") == "stream_int16.tflite" else "")
             + " `frontend.tflite` needs RFFT2D, which "
             "TFLM does not have: compute the MFCC on the device exactly as `features.json` "
             "says (the reference maths is "

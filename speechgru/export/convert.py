@@ -48,7 +48,89 @@ def _convert_one(tf, saved_model: str, out: str, mode: str, calib: str | None) -
             tf.int8 if mode == "int8" else tf.int16)
     with native_stderr_hidden():  # the MLIR converter's progress lines
         model = conv.convert()
-    Path(out).write_bytes(model)
+    Path(out).write_bytes(_finish(model))
+
+
+def _finish(model: bytes) -> bytes:
+    """The converted flatbuffer, tidied: inner tensors' names emptied (the converter's
+    fused op names, up to hundreds of bytes each; inputs, outputs and signatures keep
+    theirs), and each quantized state input given its output's quantization
+    (:func:`_tie_states`)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    m = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    for graph in m.subgraphs:
+        keep = {*graph.inputs, *graph.outputs}
+        for i, tensor in enumerate(graph.tensors):
+            if i not in keep:
+                tensor.name = ""
+    _tie_states(m, flatbuffer_utils.opcode_to_name)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
+
+
+# ops whose kernels take every input's scale as it is (FULLY_CONNECTED: once its bias is
+# requantized); an op that passes its input's quantization through (RESHAPE, SPLIT, ...)
+# would need its output changed as well, so a state read by one keeps its own
+_RESCALABLE = {"FULLY_CONNECTED", "ADD", "SUB", "MUL", "CONCATENATION"}
+
+
+def _tie_states(m, opcode_to_name) -> None:
+    """Give every quantized ``state_k`` input the quantization of the ``state_k`` output,
+    so a runtime (or firmware) carries the state between steps by copying its codes, with
+    no arithmetic (the converter calibrates the two apart: 0.0078427214 against
+    0.0078427223 in a demo model; the runtime then needed a table or a float round trip)."""
+    for sig in m.signatureDefs or []:
+        graph = m.subgraphs[sig.subgraphIndex]
+        ins = {t.name.decode(): t.tensorIndex for t in sig.inputs}
+        outs = {t.name.decode(): t.tensorIndex for t in sig.outputs}
+        for name in sorted(n for n in ins if n.startswith("state_") and n in outs):
+            src, dst = graph.tensors[outs[name]], graph.tensors[ins[name]]
+            q = src.quantization
+            if src.type == dst.type and q is not None and q.scale is not None and \
+                    len(q.scale) == 1:
+                rescale_input(m, graph, ins[name], float(q.scale[0]), int(q.zeroPoint[0]),
+                              opcode_to_name)
+
+
+def rescale_input(m, graph, index: int, scale: float, zero_point: int,
+                  opcode_to_name) -> bool:
+    """Give the quantized input tensor ``index`` of ``graph`` (in the flatbuffer object
+    ``m``) a new scale and zero point, keeping the model's arithmetic: the kernels reading
+    it derive their scales from it when prepared, and a FULLY_CONNECTED's int32/int64 bias
+    (whose scale must be input scale × weight scale) is requantized. Returns False, and
+    changes nothing, where that is not enough: a reader that passes its input's
+    quantization through (RESHAPE, SPLIT, ...), or a bias shared with another op."""
+    tensor = graph.tensors[index]
+    q = tensor.quantization
+    if q is None or q.scale is None or len(q.scale) != 1:
+        return False
+    old = float(q.scale[0])
+    if old == scale and int(q.zeroPoint[0]) == zero_point:
+        return True
+    readers = [op for op in graph.operators if index in [int(i) for i in op.inputs]]
+    if any(opcode_to_name(m, op.opcodeIndex) not in _RESCALABLE or (
+            opcode_to_name(m, op.opcodeIndex) == "FULLY_CONNECTED"
+            and int(op.inputs[0]) != index) for op in readers):
+        return False
+    uses: dict[int, int] = {}
+    for op in graph.operators:
+        for i in op.inputs:
+            uses[int(i)] = uses.get(int(i), 0) + 1
+    kinds = {2: np.int32, 4: np.int64}  # the schema's INT32 and INT64
+    biases = [int(op.inputs[2]) for op in readers
+              if opcode_to_name(m, op.opcodeIndex) == "FULLY_CONNECTED"
+              and int(op.inputs[0]) == index and len(op.inputs) > 2 and int(op.inputs[2]) >= 0]
+    if any(uses.get(b, 0) != 1 or graph.tensors[b].type not in kinds or
+           m.buffers[graph.tensors[b].buffer].data is None for b in biases):
+        return False
+    for b in biases:
+        bias, kind = graph.tensors[b], kinds[graph.tensors[b].type]
+        buf = m.buffers[bias.buffer]
+        codes = np.frombuffer(bytes(bytearray(buf.data)), kind).astype(np.float64)
+        buf.data = np.rint(codes * old / scale).astype(kind).view(np.uint8)
+        bias.quantization.scale = [float(bias.quantization.scale[0]) * scale / old]
+    q.scale, q.zeroPoint = [scale], [zero_point]
+    return True
 
 
 def _serve(conn, parent: int) -> None:
@@ -143,18 +225,16 @@ def convert(saved_model: Path, out: Path, mode: str, calib: Path | None = None,
 
 def run_stream_tflite(path: Path, x: np.ndarray) -> tuple[np.ndarray, float]:
     """Run a ``stream_*`` model over each clip of ``x`` (clips, frames, features) from zero
-    states; returns the last probabilities per clip and the median ms per step."""
+    states, one clip at a time; returns the last probabilities per clip and the median ms
+    per step."""
     from ..runtime.tflite import StreamStep
 
     step = StreamStep(path, x.shape[-1])
     results, times = [], []
     for clip in x:
-        states = step.zero_states()
-        for frame in clip:
-            t = time.perf_counter()
-            probs, states = step(frame[None].astype(np.float32), states)
-            times.append(time.perf_counter() - t)
-        results.append(probs[0])
+        t = time.perf_counter()
+        results.append(step.clips(clip[None])[0])
+        times.append((time.perf_counter() - t) / len(clip))
     return np.stack(results), float(np.median(times) * 1e3)
 
 

@@ -307,7 +307,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
     from ..runtime.manifest import write_manifest
     from ..training.run_dir import RunDir
     from .card import tflite_ops, write_model_card
-    from .micro import write_micro
+    from .micro import MODELS, write_micro
 
     chosen = select(variants)
     run = RunDir(run_dir)
@@ -349,9 +349,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
             (tmp / name).unlink(missing_ok=True)
         atomic_write_text(tmp / "labels.txt", "\n".join(labels) + "\n")
         F.save(tmp / "features.json")
-        if "stream_int8.tflite" in report["models"] and \
-                "error" not in report["models"]["stream_int8.tflite"]:
-            report["micro"] = write_micro(tmp, tflite_ops(tmp / "stream_int8.tflite"))
+        micro = [n for n in MODELS if "error" not in report["models"].get(n, {"error": 1})]
+        if micro:
+            report["micro"] = {"model": micro[0],
+                               **write_micro(tmp, micro[0], tflite_ops(tmp / micro[0]))}
         atomic_write_text(tmp / "export_report.json", json.dumps(report, indent=1))
         write_model_card(tmp, report, config, run.path.resolve(), out_dir.name)
         write_manifest(tmp, labels=labels, features=F.to_dict(),

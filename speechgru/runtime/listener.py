@@ -79,16 +79,16 @@ class Listener:
         self._last: dict[str, float] = {}
         self.last_window = None  # (centre in s, probabilities) of the latest full window
 
-    def _advance(self, mfcc: np.ndarray) -> list[dict]:
-        """One frame through every phase (one call for all of them when the model's batch
-        is resizable); returns the detections completed by it."""
+    def _advance(self, frames: np.ndarray) -> list[dict]:
+        """One frame through every phase (``frames``: that frame once per phase, in the
+        model's input type; one call for all of them when the model's batch is
+        resizable); returns the detections completed by it."""
         t, T, found = self._frame, self.window, []
         for k in self._starts[t % T]:  # a new window: zero states
             for name, v in self._states.items():
                 v[k] = self._zero[name][0]
         ends = [k for k in self._ends[t % T] if t >= self._offsets[k] + T - 1]
-        probs, self._states = self.step(np.repeat(mfcc, self.phases, axis=0), self._states,
-                                        probabilities=bool(ends))
+        probs, self._states = self.step(frames, self._states, probabilities=bool(ends))
         for k in ends:  # this phase just completed a window
             start = (t + 1 - T) * self.hop
             centre = (start + (self.n_fft + (T - 1) * self.hop) / 2) / self.sample_rate
@@ -134,8 +134,11 @@ class Listener:
         found = []
         n = frame_count(len(self._buf), self.n_fft, self.hop)
         if n > 0:
-            for mfcc in self.frontend.frames(self._buf, n):
-                found += self._advance(mfcc[None])
+            # the block's frames quantized once, each repeated for the phases
+            rows = np.repeat(self.step.codes(self.frontend.frames(self._buf, n)),
+                             self.phases, axis=0)
+            for j in range(0, n * self.phases, self.phases):
+                found += self._advance(rows[j:j + self.phases])
             self._buf = self._buf[n * self.hop:]
         return found
 

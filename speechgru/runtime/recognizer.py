@@ -106,10 +106,7 @@ class Recognizer:
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """One input (PCM samples for wave models, MFCC frames otherwise) → probabilities."""
         if self.step is not None:
-            states = self.step.zero_states()
-            for frame in np.asarray(x, np.float32):
-                p, states = self.step(frame[None], states)
-            return p[0]
+            return self.step.clips(np.asarray(x, np.float32)[None])[0]
         v = quantize(np.asarray(x, np.float32)[None], self.input)
         self.interpreter.set_tensor(self.input["index"], v)
         self.interpreter.invoke()
@@ -117,22 +114,14 @@ class Recognizer:
 
     def probabilities_many(self, xs: np.ndarray, batch: int = 64) -> np.ndarray:
         """Inputs ``(clips, ...)`` → probabilities ``(clips, labels)``; a stream variant
-        steps up to ``batch`` clips at once (0.3 ms a clip instead of 1.3 for int8 alone,
-        measured by ``scripts/bench_tflite.py``)."""
+        steps up to ``batch`` clips at once (``scripts/bench_tflite.py`` measures both ways)."""
         xs = np.asarray(xs, np.float32)
         if self.step is None or len(xs) < 2:
             return np.stack([self.probabilities(x) for x in xs]) if len(xs) else \
                 np.zeros((0, len(self.labels)), np.float32)
-        out = []
-        for b in range(0, len(xs), batch):
-            chunk = xs[b:b + batch]
-            self.step.resize(len(chunk))  # a file fixed at batch 1 steps them one by one
-            states = self.step.zero_states(len(chunk))
-            for t in range(chunk.shape[1]):
-                p, states = self.step(chunk[:, t], states, probabilities=t == chunk.shape[1] - 1)
-            out += list(p)
-        self.step.resize(1)
-        return np.stack(out)
+        # a file fixed at batch 1 steps them one by one
+        return np.concatenate([self.step.clips(xs[b:b + batch])
+                               for b in range(0, len(xs), batch)])
 
     def _features(self, pcm: np.ndarray) -> np.ndarray:
         """What the model takes of one clip's samples: the samples (``wave_*``) or the MFCC

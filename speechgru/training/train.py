@@ -303,6 +303,9 @@ def _make_callback(run_dir: Path, config: RunConfig, state: dict, prep: Prepared
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
+            ema = config.train.ema > 0
+            if ema:  # validated and kept as the moving average; trained on as it was
+                _swap_ema(self.model)
             logs.update(validation_logs(self.model, prep.x_val, prep.y_val, len(prep.labels),
                                         config.train.label_smoothing))
             lr = self.model.optimizer.learning_rate
@@ -316,6 +319,9 @@ def _make_callback(run_dir: Path, config: RunConfig, state: dict, prep: Prepared
                 _save_model(self.model, run_dir / "best.keras")
             else:
                 state["wait"] += 1
+            if ema:
+                _swap_ema(self.model)  # last.keras: the training weights, the average
+                # in the optimizer's state (a resumed run goes on exactly)
             _write_history(run_dir / "history.csv", state["history"])
             _save_model(self.model, run_dir / "last.keras")
             state["epoch"] = epoch + 1
@@ -329,6 +335,19 @@ def _make_callback(run_dir: Path, config: RunConfig, state: dict, prep: Prepared
                      or epoch + 1 == config.train.epochs)
 
     return RunState()
+
+
+def _swap_ema(model) -> None:
+    """Swap the model's weights with the optimizer's moving averages of them (Keras'
+    ``use_ema``), in place: a second swap undoes the first."""
+    opt = model.optimizer
+    averages = getattr(opt, "_model_variables_moving_average", None)
+    if not averages:
+        raise RuntimeError("train.ema is set but the optimizer keeps no moving averages")
+    for var, avg in zip(opt._trainable_variables, averages, strict=True):
+        weights = var.numpy()
+        var.assign(avg)
+        avg.assign(weights)
 
 
 def _seed_generators(model) -> list:
@@ -369,7 +388,8 @@ def _compile(model, config: RunConfig, steps_per_epoch: int):
         warmup_target=tc.learning_rate if warm else None, warmup_steps=warm)
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=tc.weight_decay,
-                                         clipnorm=5.0),
+                                         clipnorm=5.0, use_ema=tc.ema > 0,
+                                         ema_momentum=tc.ema or 0.99),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=tc.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
 

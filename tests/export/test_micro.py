@@ -19,14 +19,17 @@ pytest.importorskip("tflite_micro", reason="tflite-micro is in the [train] extra
 def test_the_c_array_is_the_model_and_the_readme_names_its_ops_and_arena(exported):
     root, report = exported
     micro = root / "model" / "micro"
-    data = (root / "model" / "stream_int8.tflite").read_bytes()
+    # the int16-activation stream: the one TFLM runs as LiteRT does
+    assert report["micro"]["model"] == "stream_int16.tflite"
+    model = root / "model" / "stream_int16.tflite"
+    data = model.read_bytes()
     source = (micro / "model_data.cc").read_text()
     body = source[source.index("{") + 1:source.index("}")]
     assert bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", body)) == data
     assert f"g_model_len = {len(data)};" in source and "alignas(16)" in source
     assert "extern const unsigned char g_model[];" in (micro / "model_data.h").read_text()
     readme = (micro / "README.md").read_text()
-    ops = tflite_ops(root / "model" / "stream_int8.tflite")
+    ops = tflite_ops(model)
     assert f"MicroMutableOpResolver<{len(ops)}>" in readme
     assert "resolver.AddFullyConnected();" in readme and "resolver.AddTanh();" in readme
     arena = report["micro"]["arena_bytes"]
@@ -35,22 +38,31 @@ def test_the_c_array_is_the_model_and_the_readme_names_its_ops_and_arena(exporte
     # own process: TFLM's Python wrapper crashes beside TensorFlow)
     from speechgru.export.micro import _child
 
-    path = str(root / "model" / "stream_int8.tflite")
+    path = str(model)
     said = ["ok" if _child("fits", path, str(a), check=False).returncode == 0 else "too small"
             for a in (arena, arena - 128)]
     assert said == ["ok", "too small"]
-    assert arena_bytes(root / "model" / "stream_int8.tflite") == arena
+    assert arena_bytes(model) == arena
+    assert "`stream_int16.tflite` as a C array" in (root / "model" / "README.md").read_text()
 
 
-def test_int8_states_share_one_quantization_in_and_out(exported):
+@pytest.mark.parametrize("name", ["stream_int8.tflite", "stream_int16.tflite"])
+def test_states_share_one_quantization_in_and_out(exported, name):
+    """The converter calibrates a state's input and output apart; the export gives the
+    input the output's quantization (and requantizes the biases that depend on it), so
+    the states go back byte for byte (tests/export/test_convert.py: the arithmetic is
+    kept; test_export.py: the file agrees with the Keras model)."""
     from speechgru.export.micro import _tensors
+    from speechgru.runtime.tflite import state_carry
 
     root, _ = exported
-    ins, outs = _tensors(root / "model" / "stream_int8.tflite")
-    q_in = {d["signature_name"]: d["quantization"] for d in ins}
-    q_out = {d["signature_name"]: d["quantization"] for d in outs}
+    ins, outs = _tensors(root / "model" / name)
+    q_in = {d["signature_name"]: d for d in ins}
+    q_out = {d["signature_name"]: d for d in outs}
     states = [n for n in q_in if n.startswith("state_")]
-    assert states and all(q_in[n] == q_out[n] for n in states)  # copied back as bytes
+    assert states and all(q_in[n]["quantization"] == q_out[n]["quantization"]
+                          for n in states)
+    assert all(state_carry(q_in[n], q_out[n], n) is None for n in states)
 
 
 def _real_clips() -> np.ndarray:

@@ -205,6 +205,28 @@ def test_resume_after_sigkill_ends_as_an_uninterrupted_run(synth_dir, trained, t
     assert len(ha) == len(hb) == 5
 
 
+def test_weight_averaging_keeps_the_average_and_trains_on_the_weights(synth_dir, trained,
+                                                                     tmp_path):
+    """``train.ema``: best.keras (what is validated, exported and evaluated) holds the
+    moving average of the weights; last.keras the weights trained on, with the average in
+    its optimizer's state, so a resumed run goes on from both."""
+    import dataclasses
+
+    _, _, cache = trained
+    cfg = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, epochs=1, ema=0.9))
+    train([synth_dir], tmp_path / "run", cfg, cache_dir=cache, verbose=0)
+    best = keras.models.load_model(tmp_path / "run" / "best.keras", safe_mode=True)
+    last = keras.models.load_model(tmp_path / "run" / "last.keras", safe_mode=True)
+    averages = last.optimizer._model_variables_moving_average
+    assert last.optimizer.use_ema and len(averages) == len(last.trainable_variables)
+    for var, avg in zip(last.trainable_variables, averages, strict=True):
+        b = best.get_layer(var.path.split("/")[0]).weights
+        got = next(w for w in b if w.path == var.path).numpy()
+        np.testing.assert_allclose(got, avg.numpy(), atol=1e-6)
+        # one epoch at momentum 0.9: the average lags the weights
+        assert not np.allclose(got, var.numpy(), atol=1e-4), var.path
+
+
 def test_the_split_is_saved_once_disjoint_and_used_by_evaluate(trained, capsys):
     from speechgru.training.run_dir import RunDir
 
