@@ -59,14 +59,20 @@ def stepped_clips(path: Path, frames: int, n_mfcc: int, reps: int, clips: int = 
     return _median_ms(lambda: step.clips(x), reps) / clips
 
 
-def stream_step(path: Path, n_mfcc: int, reps: int, batch: int = 1) -> float:
-    """One step of ``batch`` streams as ``speechgru listen`` runs it (including int8
-    (de)quantization); a model fixed at batch 1 is called once per stream."""
+def stream_step(path: Path, n_mfcc: int, reps: int, batch: int = 1, block: int = 5) -> float:
+    """One step of ``batch`` streams as ``speechgru listen`` runs it: the frames quantized
+    ``block`` at a time (int8: a fifth of one quantization per hop), the states carried in
+    the model's types, no probabilities; a model fixed at batch 1 is called once per
+    stream."""
     step = StreamStep(path, n_mfcc, batch=batch)
-    frames = np.random.default_rng(0).normal(0, 5, (step.batch, n_mfcc)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    frames = rng.normal(0, 5, (block * step.batch, n_mfcc)).astype(np.float32)
+    codes = step.codes(frames[:step.batch])
     states = step.zero_states()
     calls = batch // step.batch
-    return calls * _median_ms(lambda: step(frames, states), reps)
+    quantize_ms = _median_ms(lambda: step.codes(frames), reps) / block
+    return calls * _median_ms(lambda: step(codes, states, probabilities=False), reps) \
+        + quantize_ms
 
 
 def frontend_frame(path: Path, f: FeatureConfig, reps: int, block: int = 5) -> float:

@@ -193,12 +193,29 @@ class StreamStep:
         ``n`` and back) → the probabilities after each clip's last frame ``(n, labels)``:
         the clip classifier as the step looped over the frames."""
         before = self.batch
-        xs = self.codes(xs)
         n, frames = xs.shape[:2]
-        self.resize(n)
-        states, probs = self.zero_states(n), None
+        if self.resize(n) != n:  # a file fixed at batch 1: one clip at a time
+            return np.concatenate([self.clips(xs[r:r + 1]) for r in range(n)])
+        # frame-major (each step's rows contiguous), quantized in one go; the states stay in
+        # the interpreter, each output set straight back as the next step's input
+        rows = np.ascontiguousarray(self.codes(xs).swapaxes(0, 1))
+        it = self.interpreter
+        set_tensor, get_tensor, invoke = it.set_tensor, it.get_tensor, it.invoke
+        zero = self.zero_states(n)
+        for k, i, _, _ in self._carry:
+            set_tensor(i, zero[k])
+        frame = self._frame["index"]
+        plain = [(i, o) for _, i, o, carry in self._carry if carry is None]
+        tables = [(i, o, carry) for _, i, o, carry in self._carry if carry is not None]
         for t in range(frames):
-            probs, states = self(xs[:, t], states, probabilities=t == frames - 1)
+            if t:
+                for i, o in plain:
+                    set_tensor(i, get_tensor(o))
+                for i, o, carry in tables:
+                    set_tensor(i, carry(get_tensor(o)))
+            set_tensor(frame, rows[t])
+            invoke()
+        probs = dequantize(get_tensor(self._probs["index"]), self._probs)
         self.resize(before)
         return probs
 
