@@ -334,6 +334,9 @@ class TrainConfig(_JSONConfig):
     # weight averaging: validation, the best checkpoint and the export use the exponential
     # moving average of the weights over the training steps with this momentum (0: off)
     ema: float = 0.0
+    # words in the neighbourhood, as a stream's windows hold them: the probability that each
+    # edge of a training clip gets up to 300 ms of another clip's loud part (0: off)
+    neighbours: float = 0.0
 
     def __post_init__(self):
         _check_type(self, "augment", bool)
@@ -345,6 +348,7 @@ class TrainConfig(_JSONConfig):
             "label_smoothing": (float, 0, 1, False, True), "patience": (int, 1, 100000),
             "target_false_accept": (float, 0, 1, False, True), "distill": (float, 0, 1),
             "real_unknown_share": (float, 0, 1), "ema": (float, 0, 1, False, True),
+            "neighbours": (float, 0, 1),
             "seed": (int, 0, 2 ** 32 - 1), "validation_percent": (float, 0, 100, False, True),
             "testing_percent": (float, 0, 100, False, True),
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),

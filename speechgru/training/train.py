@@ -202,6 +202,37 @@ def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: in
     return idx
 
 
+NEIGHBOUR_FRAMES = 15  # the most of a neighbouring word let into either edge (300 ms)
+
+
+def with_neighbours(x: np.ndarray, sel: np.ndarray, p: float, rng: np.random.Generator,
+                    most: int = NEIGHBOUR_FRAMES) -> np.ndarray:
+    """The clips ``x[sel]`` as a stream's windows see them: at each edge, with probability
+    ``p``, up to ``most`` frames are replaced by the loud part of another training clip (the
+    frames around its loudest frame — MFCC 0 is the log energy — ending a word before the
+    clip, beginning one after it). The label stays the clip's: a command with the tail of
+    another word before it is still that command; a non-word with the head of a command
+    after it is still no command."""
+    out = x[sel].copy()
+    T = out.shape[1]
+    most = min(most, T // 3) if len(x) > 1 else 0
+    for i in range(len(out)):
+        for edge in (0, 1):
+            if most < 1 or rng.random() >= p:
+                continue
+            k = int(rng.integers(1, most + 1))
+            j = int(rng.integers(len(x) - 1))  # any clip but this one
+            other = x[j + (j >= sel[i])]
+            loud = int(other[:, 0].argmax())
+            if edge == 0:  # a word ending as this clip starts
+                end = min(T, max(k, loud + k // 2))
+                out[i, :k] = other[end - k:end]
+            else:  # a word starting as this clip ends
+                start = min(T - k, max(0, loud - k // 2))
+                out[i, T - k:] = other[start:start + k]
+    return out
+
+
 def _one_hot(y, n):
     return np.eye(n, dtype=np.float32)[y]
 
@@ -225,8 +256,10 @@ def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: i
                 target = _one_hot(prep.y_train[sel], n)
                 if prep.teacher is not None:
                     target = (1 - tc.distill) * target + tc.distill * prep.teacher[sel]
-                yield (prep.x_train[sel], target,
-                       np.array([tc.seed, epoch * 100003 + b], np.int64))
+                x = prep.x_train[sel] if not tc.neighbours else with_neighbours(
+                    prep.x_train, sel, tc.neighbours,
+                    np.random.default_rng([tc.seed, epoch, b, 7]))
+                yield x, target, np.array([tc.seed, epoch * 100003 + b], np.int64)
 
     F = config.features
     spec = (tf.TensorSpec((bs, F.num_frames, F.num_features), tf.float32),

@@ -205,6 +205,39 @@ def test_resume_after_sigkill_ends_as_an_uninterrupted_run(synth_dir, trained, t
     assert len(ha) == len(hb) == 5
 
 
+def test_neighbouring_words_enter_the_edges_of_a_clip_and_nothing_else():
+    """``train.neighbours``: each edge of a clip may take the loud part of another clip (a
+    contiguous run of its frames around its loudest one), up to 300 ms; the rest of the
+    clip is untouched; the same generator state gives the same windows."""
+    from speechgru.training.train import NEIGHBOUR_FRAMES, with_neighbours
+
+    clips, T = 30, 49
+    t = np.arange(T)
+    x = np.zeros((clips, T, 3), np.float32)
+    loudest = np.random.default_rng(0).integers(0, T, clips)
+    x[:, :, 0] = -np.abs(t[None] - loudest[:, None])  # MFCC 0: loudest at `loudest`
+    x[:, :, 1] = np.arange(clips)[:, None]  # which clip
+    x[:, :, 2] = t[None]  # which frame
+    sel = np.arange(clips)
+    assert np.array_equal(with_neighbours(x, sel, 0.0, np.random.default_rng(1)), x)
+    out = with_neighbours(x, sel, 1.0, np.random.default_rng(1))
+    assert np.array_equal(out, with_neighbours(x, sel, 1.0, np.random.default_rng(1)))
+    changed = 0
+    for i in range(clips):
+        same = np.all(out[i] == x[i], axis=1)
+        k0 = int(np.argmax(same))  # frames replaced at the start
+        k1 = int(np.argmax(same[::-1]))  # and at the end
+        assert 0 < k0 <= NEIGHBOUR_FRAMES and 0 < k1 <= NEIGHBOUR_FRAMES
+        assert same[k0:T - k1].all()
+        for run in (out[i, :k0], out[i, T - k1:]):
+            src = int(run[0, 1])
+            assert np.all(run[:, 1] == src) and np.all(np.diff(run[:, 2]) == 1)
+            # the run lies around its clip's loudest frame
+            assert abs(np.median(run[:, 2]) - loudest[src]) <= len(run) // 2 + 1
+        changed += k0 + k1
+    assert changed > 2 * clips
+
+
 def test_weight_averaging_keeps_the_average_and_trains_on_the_weights(synth_dir, trained,
                                                                      tmp_path):
     """``train.ema``: best.keras (what is validated, exported and evaluated) holds the
