@@ -332,10 +332,12 @@ class TrainConfig(_JSONConfig):
     real_unknown_share: float = 0.5
     reversed_negatives: bool = True
     # weight averaging: validation, the best checkpoint and the export use the exponential
-    # moving average of the weights over the training steps with this momentum (0: off)
+    # moving average of the weights over the training steps with this momentum (0: off;
+    # measured at 0.998: the same top-1 on unseen speakers, README)
     ema: float = 0.0
     # words in the neighbourhood, as a stream's windows hold them: the probability that each
-    # edge of a training clip gets up to 300 ms of another clip's loud part (0: off)
+    # edge of a training clip gets up to 300 ms of another clip's loud part (0: off;
+    # measured at 0.5: fewer other words fire, but -4.9 points of top-1, README)
     neighbours: float = 0.0
 
     def __post_init__(self):
