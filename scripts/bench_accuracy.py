@@ -157,9 +157,11 @@ def _overrides(items: list[str]) -> dict:
         if section not in out or not field or not value:
             raise SystemExit(f"--set {item!r}: expected features|model|train.FIELD=VALUE")
         try:
-            out[section][field] = json.loads(value)
+            parsed = json.loads(value)
         except json.JSONDecodeError:
-            out[section][field] = value
+            parsed = value
+        # a JSON list is a tuple in the config classes (units, snr_db, words)
+        out[section][field] = tuple(parsed) if isinstance(parsed, list) else parsed
     return out
 
 
