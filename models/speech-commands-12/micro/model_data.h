@@ -1,4 +1,4 @@
-// g_model: 183288 bytes, written by speechgru export
+// g_model: 187176 bytes, written by speechgru export
 #pragma once
 
 extern const unsigned char g_model[];
