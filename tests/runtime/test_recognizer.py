@@ -138,21 +138,28 @@ def test_predict_and_listen_print_nothing_but_their_answers(exported, synth_dir)
 
 
 @pytest.mark.parametrize("variant", ["stream_float32", "stream_int8"])
-def test_the_stream_step_looped_is_the_clip_classifier(variant):
+def test_the_stream_step_looped_is_the_clip_classifier(variant, synth_dir):
+    from speechgru.audio import load_clip
+
     """``predict --variant stream_*``: the stream model looped over a clip's frames gives the
-    whole-clip model's probabilities (int8: the same top-1, and within the 0.26 the export
-    measured on real validation clips)."""
+    whole-clip model's probabilities, on synthetic voices saying commands and other words
+    (float: to 1e-4; int8: within the 0.3 the export measured on real validation clips,
+    and the same top-1 wherever the float model's top two are 0.1 apart — a near tie may
+    fall either way after quantization)."""
     model = Path(__file__).resolve().parents[2] / "models" / "speech-commands-12"
     whole, looped = Recognizer(model, "float32"), Recognizer(model, variant)
     frames = FrameFrontend(model / "frontend.tflite", whole.features)
-    rng = np.random.default_rng(1)
-    worst = 0.0
-    for k in range(4):
-        t = np.arange(16000) / 16000
-        pcm = (0.2 * np.sin(2 * np.pi * (200 + 150 * k) * t * (1 + t))
-               * np.exp(-((t - 0.5) / 0.15) ** 2) + 0.003 * rng.standard_normal(16000))
-        x = frames.clip(pcm.astype(np.float32))
+    paths = [p for w in ("yes", "left", "go", "bird")
+             for p in sorted((synth_dir / w).glob("*.wav"))[:3]]
+    worst, sure = 0.0, 0
+    for path in paths:
+        x = frames.clip(load_clip(path, sample_rate=whole.sample_rate,
+                                  num_samples=whole.num_samples))
         p, q = whole.probabilities(x), looped.probabilities(x)
-        assert p.argmax() == q.argmax()
+        top2 = np.sort(p)[-2:]
+        if top2[1] - top2[0] > 0.1:
+            sure += 1
+            assert p.argmax() == q.argmax(), path
         worst = max(worst, float(np.abs(p - q).max()))
+    assert sure >= len(paths) // 2
     assert worst < (1e-4 if variant == "stream_float32" else 0.3)
