@@ -124,7 +124,7 @@ def _tensors(path: Path) -> tuple[list[dict], list[dict]]:
 
 def write_micro(model_dir: Path, name: str, ops: list[str]) -> dict:
     """Write ``model_dir/micro/`` for the model file ``name`` (one of :data:`MODELS`);
-    returns what it measured."""
+    returns which file and what it measured."""
     path = model_dir / name
     data = path.read_bytes()
     out = model_dir / "micro"
@@ -150,11 +150,11 @@ def write_micro(model_dir: Path, name: str, ops: list[str]) -> dict:
         "per hop with one MFCC row and the states it returned last time (zeros at the start "
         "of a window); it returns the label probabilities and the new states. Each state "
         "output shares its input's quantization, so copy it back byte for byte.", "",
-        *(["It is int8 weights with int16 activations: on 300 real clips TFLM gives the "
-           "top-1 LiteRT gives on every one, probabilities within 0.0003; the int8 stream "
-           "(`../stream_int8.tflite`, a smaller arena) parts from LiteRT on 1.3 % of them, "
-           "as the two runtimes' int8 kernels round a step apart and 49 steps of carried "
-           "int8 state add the steps up. Both use the same operators.", ""]
+        *(["It is int8 weights with int16 activations, on which TFLM gives LiteRT's "
+           "answers; the int8 stream (`../stream_int8.tflite`, a smaller arena, the same "
+           "operators) parts from LiteRT on a few clips in a hundred, as the two runtimes' "
+           "int8 kernels round a step apart and 49 steps of carried int8 state add the "
+           "steps up.", ""]
           if name == "stream_int16.tflite" else []),
         "## Tensor arena", "",
         (f"**{arena:,} bytes**: the smallest arena in which the TFLM interpreter allocates "
@@ -174,7 +174,7 @@ def write_micro(model_dir: Path, name: str, ops: list[str]) -> dict:
         "1e-10)), orthonormal DCT-II; the reference maths is `speechgru/features/maths.py`.",
         ""])
     atomic_write_text(out / "README.md", text)
-    return {"arena_bytes": arena, "bytes": len(data)}
+    return {"model": name, "arena_bytes": arena, "bytes": len(data)}
 
 
 def run_stream(path: Path, frames: np.ndarray, *, use_micro: bool) -> np.ndarray:

@@ -349,10 +349,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
             (tmp / name).unlink(missing_ok=True)
         atomic_write_text(tmp / "labels.txt", "\n".join(labels) + "\n")
         F.save(tmp / "features.json")
-        micro = [n for n in MODELS if "error" not in report["models"].get(n, {"error": 1})]
-        if micro:
-            report["micro"] = {"model": micro[0],
-                               **write_micro(tmp, micro[0], tflite_ops(tmp / micro[0]))}
+        made = [n for n in MODELS if n in report["models"] and "error" not in report["models"][n]]
+        if made:
+            report["micro"] = write_micro(tmp, made[0], tflite_ops(tmp / made[0]))
         atomic_write_text(tmp / "export_report.json", json.dumps(report, indent=1))
         write_model_card(tmp, report, config, run.path.resolve(), out_dir.name)
         write_manifest(tmp, labels=labels, features=F.to_dict(),

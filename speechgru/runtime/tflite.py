@@ -205,14 +205,11 @@ class StreamStep:
         for k, i, _, _ in self._carry:
             set_tensor(i, zero[k])
         frame = self._frame["index"]
-        plain = [(i, o) for _, i, o, carry in self._carry if carry is None]
-        tables = [(i, o, carry) for _, i, o, carry in self._carry if carry is not None]
         for t in range(frames):
             if t:
-                for i, o in plain:
-                    set_tensor(i, get_tensor(o))
-                for i, o, carry in tables:
-                    set_tensor(i, carry(get_tensor(o)))
+                for _, i, o, carry in self._carry:
+                    out = get_tensor(o)
+                    set_tensor(i, out if carry is None else carry(out))
             set_tensor(frame, rows[t])
             invoke()
         probs = dequantize(get_tensor(self._probs["index"]), self._probs)
