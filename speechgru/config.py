@@ -339,6 +339,10 @@ class TrainConfig(_JSONConfig):
     # edge of a training clip gets up to 300 ms of another clip's loud part (0: off;
     # measured at 0.5: fewer other words fire, but -4.9 points of top-1, README)
     neighbours: float = 0.0
+    # mixup: each training example becomes lam * itself + (1 - lam) * another example of the
+    # batch (features and targets alike), lam ~ Beta(mixup, mixup) folded to >= 0.5 so the
+    # example's own label stays the larger part (0: off)
+    mixup: float = 0.0
 
     def __post_init__(self):
         _check_type(self, "augment", bool)
@@ -350,7 +354,7 @@ class TrainConfig(_JSONConfig):
             "label_smoothing": (float, 0, 1, False, True), "patience": (int, 1, 100000),
             "target_false_accept": (float, 0, 1, False, True), "distill": (float, 0, 1),
             "real_unknown_share": (float, 0, 1), "ema": (float, 0, 1, False, True),
-            "neighbours": (float, 0, 1),
+            "neighbours": (float, 0, 1), "mixup": (float, 0, 10),
             "seed": (int, 0, 2 ** 32 - 1), "validation_percent": (float, 0, 100, False, True),
             "testing_percent": (float, 0, 100, False, True),
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),

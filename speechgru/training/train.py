@@ -233,6 +233,19 @@ def with_neighbours(x: np.ndarray, sel: np.ndarray, p: float, rng: np.random.Gen
     return out
 
 
+def mixed(x: np.ndarray, target: np.ndarray, alpha: float, rng: np.random.Generator
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Mixup within a batch: row i becomes ``lam_i * row i + (1 - lam_i) * row j`` of a
+    random permutation, in the features and the targets alike, ``lam_i ~ Beta(alpha, alpha)``
+    folded to at least 0.5 (the row's own example stays the larger part). The MFCCs mix
+    linearly, so the spectra mix geometrically: two voices, the louder one dominating."""
+    lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
+    lam = np.maximum(lam, 1 - lam)
+    perm = rng.permutation(len(x))
+    return (lam[:, None, None] * x + (1 - lam[:, None, None]) * x[perm],
+            lam[:, None] * target + (1 - lam[:, None]) * target[perm])
+
+
 def _one_hot(y, n):
     return np.eye(n, dtype=np.float32)[y]
 
@@ -259,6 +272,9 @@ def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: i
                 x = prep.x_train[sel] if not tc.neighbours else with_neighbours(
                     prep.x_train, sel, tc.neighbours,
                     np.random.default_rng([tc.seed, epoch, b, 7]))
+                if tc.mixup:
+                    x, target = mixed(x, target, tc.mixup,
+                                      np.random.default_rng([tc.seed, epoch, b, 11]))
                 yield x, target, np.array([tc.seed, epoch * 100003 + b], np.int64)
 
     F = config.features

@@ -351,3 +351,34 @@ def test_training_progress_in_a_log_is_a_line_every_tenth_of_the_epochs(capsys):
     assert [int(line.split()[1].split("/")[0]) for line in lines] == [3, 6, 9, 12, 15, 18,
                                                                         21, 24, 25]
     assert all("/30" in line and "best 0.500 (epoch 2)" in line for line in lines)
+
+
+def test_mixup_mixes_features_and_targets_by_one_weight_each_own_label_first():
+    """``train.mixup``: each row is ``lam * itself + (1 - lam) * another row of the batch`` in
+    its features and its target alike, ``lam >= 0.5``, so a one-hot row keeps its own label
+    as the larger part; targets stay distributions; the same generator, the same batch."""
+    from speechgru.training.train import _one_hot, mixed
+
+    rng = np.random.default_rng(3)
+    n, T, F, classes = 64, 5, 4, 12
+    x = rng.normal(size=(n, T, F)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    t = _one_hot(y, classes)
+    xm, tm = mixed(x, t, 0.4, np.random.default_rng(9))
+    xm2, tm2 = mixed(x, t, 0.4, np.random.default_rng(9))
+    assert np.array_equal(xm, xm2) and np.array_equal(tm, tm2)
+    np.testing.assert_allclose(tm.sum(1), 1.0, atol=1e-6)
+    lams = []
+    for i in range(n):
+        # the partner row and the weight, recovered from the features alone
+        fits = []
+        for j in range(n):
+            d = (x[i] - x[j]).ravel()
+            lam = 1.0 if i == j else float(np.dot((xm[i] - x[j]).ravel(), d) / np.dot(d, d))
+            fits.append((np.abs(lam * x[i] + (1 - lam) * x[j] - xm[i]).max(), j, lam))
+        err, j, lam = min(fits)
+        assert err < 1e-5 and 0.5 - 1e-6 <= lam <= 1 + 1e-6
+        np.testing.assert_allclose(tm[i], lam * t[i] + (1 - lam) * t[j], atol=1e-5)
+        assert tm[i, y[i]] >= 0.5 - 1e-6
+        lams.append(lam)
+    assert np.mean(np.array(lams) < 0.95) > 0.2  # it mixes, not only copies
