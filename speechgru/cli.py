@@ -179,6 +179,19 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_ensemble(args) -> int:
+    from .training.ensemble import combine
+    from .training.evaluate import format_report
+
+    m = combine(args.runs, args.out, cache_dir=args.cache_dir)
+    print(f"the {len(args.runs)} runs as one ensemble (mean probability) on the validation "
+          "split:")
+    print(format_report(m, brief=True))
+    print(f"wrote {args.out}/: best.keras, operating_point.json, metrics.json, "
+          f"confusion.png. Next: speechgru export {args.out}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from .training.evaluate import format_report
     from .training.train import evaluate_run
@@ -398,6 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache-dir", default=".cache/features")
     s.set_defaults(func=cmd_train)
 
+    s = sub.add_parser("ensemble", help="combine runs trained apart (other seeds, one split) "
+                       "into one run whose output is the mean of their probabilities")
+    s.add_argument("runs", nargs="+", help="two or more run directories")
+    s.add_argument("--out", required=True, help="the new run directory")
+    s.add_argument("--cache-dir", default=".cache/features")
+    s.set_defaults(func=cmd_ensemble)
+
     s = sub.add_parser("evaluate", help="evaluate a run's best model on a dataset")
     s.add_argument("run_dir")
     s.add_argument("--data", help="a dataset folder (default with --split: the run's own data)")
@@ -484,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
 NEEDS = {"synth": ("espeakng_loader",), "synth-recording": ("espeakng_loader",),
          "features": ("librosa", "tqdm"),
          "train": ("tensorflow", "librosa", "matplotlib", "espeakng_loader", "tqdm"),
+         "ensemble": ("tensorflow", "librosa", "matplotlib", "tqdm"),
          "evaluate": ("tensorflow", "librosa", "matplotlib", "tqdm"),
          "evaluate-stream": ("tensorflow", "librosa", "matplotlib", "tqdm"),
          "export": ("tensorflow",)}
@@ -508,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         from .utils import VERBOSE_ENV
 
         os.environ[VERBOSE_ENV] = "1"
-    elif args.command in ("train", "evaluate", "evaluate-stream", "export"):
+    elif args.command in ("train", "ensemble", "evaluate", "evaluate-stream", "export"):
         from .utils import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # its C++ start-up lines are noise for a user

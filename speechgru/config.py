@@ -229,7 +229,8 @@ class ModelConfig(_JSONConfig):
     hand-written GRU (``"custom"``) or ``keras.layers.GRU`` (``"keras"``).
     ``conv_filters`` puts convolutions before the GRUs (a CRNN): one per entry, with that
     many filters, a ``conv_kernel`` (frames, coefficients) kernel causal in time and a
-    stride of ``conv_stride`` over the coefficients.
+    stride of ``conv_stride`` over the coefficients. ``members`` > 1 makes an ensemble of
+    that many such classifiers averaged (``speechgru ensemble``).
     """
 
     units: tuple[int, ...] = (128, 128)
@@ -244,6 +245,10 @@ class ModelConfig(_JSONConfig):
     cell: str = "custom"  # custom | keras
     reset_after: bool = True
     convention: str = "textbook"
+    # an ensemble: this many classifiers of this shape side by side on the same normalised
+    # frames, the mean of their probabilities the output (``speechgru ensemble`` makes one
+    # from runs trained apart)
+    members: int = 1
 
     def __post_init__(self):
         _check(isinstance(self.units, tuple) and len(self.units) > 0
@@ -270,7 +275,8 @@ class ModelConfig(_JSONConfig):
             _check_type(self, name, kind)
         _check_numbers(self, {"attention_units": (int, 1, 4096),
                               "dropout": (float, 0, 1, False, True),
-                              "dense_units": (int, 0, 4096), "conv_stride": (int, 1, 8)})
+                              "dense_units": (int, 0, 4096), "conv_stride": (int, 1, 8),
+                              "members": (int, 1, 16)})
         _check(self.pooling in ("last", "mean", "attention"),
                f"pooling must be 'last', 'mean' or 'attention', got {self.pooling!r}")
         _check(self.cell in ("custom", "keras"),

@@ -42,29 +42,30 @@ def _gru_layer(config: ModelConfig, units: int, name: str, *, return_sequences: 
     return GRU(units, convention=config.convention, **kw)
 
 
-def _pool_layer(config: ModelConfig, stream: bool):
+def _pool_layer(config: ModelConfig, stream: bool, sfx: str = ""):
     if config.pooling == "mean":
-        return MeanPooling(stream=stream, name="mean_pool")
+        return MeanPooling(stream=stream, name=f"mean_pool{sfx}")
     if config.pooling == "attention":
-        return AttentionPooling(config.attention_units, stream=stream, name="attention")
+        return AttentionPooling(config.attention_units, stream=stream, name=f"attention{sfx}")
     return None
 
 
-def _conv_layers(config: ModelConfig, stream: bool) -> list[CausalConv]:
+def _conv_layers(config: ModelConfig, stream: bool, sfx: str = "") -> list[CausalConv]:
     layers, channels = [], 1
     for i, filters in enumerate(config.conv_filters):
         layers.append(CausalConv(filters, config.conv_kernel, config.conv_stride,
-                                 in_channels=channels, stream=stream, name=f"conv_{i}"))
+                                 in_channels=channels, stream=stream, name=f"conv_{i}{sfx}"))
         channels = filters
     return layers
 
 
-def _head(config: ModelConfig, x, num_classes: int, training: bool):
+def _head(config: ModelConfig, x, num_classes: int, training: bool, sfx: str = ""):
     if config.dropout and training:
-        x = keras.layers.Dropout(config.dropout, name="dropout_head")(x)
+        x = keras.layers.Dropout(config.dropout, name=f"dropout_head{sfx}")(x)
     if config.dense_units:
-        x = keras.layers.Dense(config.dense_units, activation="relu", name="dense")(x)
-    return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+        x = keras.layers.Dense(config.dense_units, activation="relu", name=f"dense{sfx}")(x)
+    return keras.layers.Dense(num_classes, activation="softmax",
+                              name=f"probabilities{sfx}")(x)
 
 
 def _normalize(num_features: int, mean, variance):
@@ -96,23 +97,42 @@ def build_model(config: ModelConfig, mode: Mode = Mode.TRAINING, *, num_features
     inp = keras.Input((num_frames, num_features), batch_size=None if training else 1,
                       name="mfcc")
     x = _normalize(num_features, mean, variance)(inp)
-    for conv in _conv_layers(config, stream=False):
+    probs = [_member(config, x, _suffix(config, j), num_classes, training, unroll)
+             for j in range(config.members)]
+    return keras.Model(inp, _mean_of(probs), name=name)
+
+
+def _suffix(config: ModelConfig, member: int) -> str:
+    """Layer names of one member of an ensemble (``gru_0_m1``); a single model's are plain."""
+    return "" if config.members == 1 else f"_m{member}"
+
+
+def _mean_of(probs: list):
+    """The ensemble's probabilities: the mean of its members' (one member: its own)."""
+    if len(probs) == 1:
+        return probs[0]
+    return keras.layers.Average(name="probabilities")(probs)
+
+
+def _member(config: ModelConfig, x, sfx: str, num_classes: int, training: bool, unroll: bool):
+    """One classifier over the normalised frames ``x``: its probabilities."""
+    for conv in _conv_layers(config, stream=False, sfx=sfx):
         x = conv(x)
     n = len(config.units)
     for i, units in enumerate(config.units):
         last = i == n - 1
-        layer = _gru_layer(config, units, f"gru_{i}",
+        layer = _gru_layer(config, units, f"gru_{i}{sfx}",
                            return_sequences=not last or config.pooling != "last",
                            unroll=unroll)
         if config.bidirectional:
-            layer = keras.layers.Bidirectional(layer, name=f"bigru_{i}")
+            layer = keras.layers.Bidirectional(layer, name=f"bigru_{i}{sfx}")
         x = layer(x)
         if not last and config.dropout and training:
-            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
-    pool = _pool_layer(config, stream=False)
+            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}{sfx}")(x)
+    pool = _pool_layer(config, stream=False, sfx=sfx)
     if pool is not None:
         x = pool(x)
-    return keras.Model(inp, _head(config, x, num_classes, training), name=name)
+    return _head(config, x, num_classes, training, sfx)
 
 
 def _build_stream(config: ModelConfig, num_features: int, num_classes: int, mean, variance,
@@ -125,26 +145,30 @@ def _build_stream(config: ModelConfig, num_features: int, num_classes: int, mean
         states_in.append(keras.Input((size,), name=f"state_{len(states_in)}"))
         return states_in[-1]
 
-    x = _normalize(num_features, mean, variance)(frame)
-    convs = _conv_layers(config, stream=True)
-    if convs:  # the convolutions' stream form takes and gives (batch, 1, ·)
-        x = keras.layers.Reshape((1, num_features), name="one_frame")(x)
-        for conv in convs:
-            x, past = conv([x, state(conv.state_sizes(int(x.shape[-1]))[0])])
-            states_out.append(past)
-        x = keras.layers.Reshape((int(x.shape[-1]),), name="conv_out")(x)
-    for i, units in enumerate(config.units):
-        x = GRUStep(_gru_layer(config, units, f"gru_{i}", return_sequences=True),
-                    name=f"gru_{i}")([x, state(units)])
-        states_out.append(x)
-    h = x
-    pool = _pool_layer(config, stream=True)
-    if pool is not None:  # the pools' stream form takes h_t as (batch, 1, units)
-        past = [state(size) for size in pool.state_sizes(config.units[-1])]
-        seq = keras.layers.Reshape((1, config.units[-1]), name="one_step")(x)
-        h, *new = pool([seq, *past])
-        states_out.extend(new)
-    outputs = {"probabilities": _head(config, h, num_classes, training=False)}
+    x0 = _normalize(num_features, mean, variance)(frame)
+    probs = []
+    for j in range(config.members):
+        sfx, x = _suffix(config, j), x0
+        convs = _conv_layers(config, stream=True, sfx=sfx)
+        if convs:  # the convolutions' stream form takes and gives (batch, 1, ·)
+            x = keras.layers.Reshape((1, num_features), name=f"one_frame{sfx}")(x)
+            for conv in convs:
+                x, past = conv([x, state(conv.state_sizes(int(x.shape[-1]))[0])])
+                states_out.append(past)
+            x = keras.layers.Reshape((int(x.shape[-1]),), name=f"conv_out{sfx}")(x)
+        for i, units in enumerate(config.units):
+            x = GRUStep(_gru_layer(config, units, f"gru_{i}{sfx}", return_sequences=True),
+                        name=f"gru_{i}{sfx}")([x, state(units)])
+            states_out.append(x)
+        h = x
+        pool = _pool_layer(config, stream=True, sfx=sfx)
+        if pool is not None:  # the pools' stream form takes h_t as (batch, 1, units)
+            past = [state(size) for size in pool.state_sizes(config.units[-1])]
+            seq = keras.layers.Reshape((1, config.units[-1]), name=f"one_step{sfx}")(x)
+            h, *new = pool([seq, *past])
+            states_out.extend(new)
+        probs.append(_head(config, h, num_classes, False, sfx))
+    outputs = {"probabilities": _mean_of(probs)}
     outputs.update({f"state_{i}": s for i, s in enumerate(states_out)})
     return keras.Model([frame, *states_in], outputs, name=f"{name}_stream")
 
@@ -167,6 +191,12 @@ def copy_weights(src: keras.Model, dst: keras.Model) -> None:
     or convention, any batch size / unrolling)."""
     src_layers = [layer for layer in src.layers if layer.weights]
     dst_layers = [layer for layer in dst.layers if layer.weights]
+    names = {layer.name for layer in src_layers}
+    if len(names) == len(src_layers) and names == {layer.name for layer in dst_layers}:
+        # by name where the two builds name the same layers (an ensemble's branches may
+        # come in another order in another mode)
+        by_name = {layer.name: layer for layer in src_layers}
+        src_layers = [by_name[layer.name] for layer in dst_layers]
     if len(src_layers) != len(dst_layers):
         raise ValueError(f"models differ: {len(src_layers)} vs {len(dst_layers)} layers "
                          "with weights")

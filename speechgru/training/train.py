@@ -581,7 +581,8 @@ def finish(run: RunDir, prep: Prepared) -> dict:
     m["best_epoch"] = state["best_epoch"]
     m["epochs_run"] = state["epoch"]
     atomic_write_text(run / "metrics.json", json.dumps(m, indent=1))
-    plot_curves(state["history"], run / "curves.png")
+    if state["history"]:  # an ensemble (speechgru ensemble) has no training history
+        plot_curves(state["history"], run / "curves.png")
     plot_confusion(np.array(m["confusion"]), prep.labels, run / "confusion.png",
                    title=f"validation, accuracy {m['accuracy']:.3f}")
     return m

@@ -69,6 +69,28 @@ def test_attention_model_saves_and_loads_in_safe_mode(tmp_path):
     np.testing.assert_allclose(np.asarray(alpha).sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_an_ensemble_is_the_mean_of_its_members():
+    """``members=N``: N classifiers on the shared normalised frames, each with its own
+    weights (named ``…_m{j}``), the output the mean of their probabilities; a member's
+    weights go in by name, and a single model's layer names stay plain."""
+    rng = np.random.default_rng(5)
+    mean, var = rng.normal(size=6), rng.uniform(0.5, 2, 6)
+    cfg = ModelConfig(units=(6, 5), dense_units=3)
+    members = [build(cfg, mean=mean, variance=var) for _ in range(3)]
+    assert "gru_0" in [layer.name for layer in members[0].layers]
+    ens = build(ModelConfig(**{**cfg.to_dict(), "units": cfg.units, "members": 3}),
+                mean=mean, variance=var)
+    for j, m in enumerate(members):
+        for layer in m.layers:
+            if layer.weights:
+                ens.get_layer(f"{layer.name}_m{j}").set_weights(layer.get_weights())
+    each = np.stack([np.asarray(m(X)) for m in members])
+    assert np.abs(each[0] - each[1]).max() > 1e-3  # the members differ
+    np.testing.assert_allclose(np.asarray(ens(X)), each.mean(0), atol=1e-6)
+    with pytest.raises(ValueError, match="members"):
+        ModelConfig(members=0)
+
+
 def test_rebuild_with_normalization_stats_equals_the_original():
     cfg = ModelConfig(units=(4,), dropout=0.0)
     mean, var = X.mean(axis=(0, 1)) + 1.0, X.var(axis=(0, 1)) * 2.0
@@ -95,6 +117,9 @@ def _configs_the_cli_accepts():
             ModelConfig(units=(6, 6), cell="keras", reset_after=False, pooling="attention"),
             ModelConfig(units=(6,), dropout=0.0, dense_units=3, pooling="mean",
                         attention_units=4),
+            # ensembles: members side by side, their probabilities averaged
+            ModelConfig(units=(6, 5), members=3),
+            ModelConfig(units=(5,), conv_filters=(3,), pooling="attention", members=2),
             # CRNN: causal convolutions over (time, coefficient) before the GRUs
             ModelConfig(units=(8,), conv_filters=(4,)),
             ModelConfig(units=(6, 5), conv_filters=(3, 4), conv_kernel=(4, 2), conv_stride=1,
