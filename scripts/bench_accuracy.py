@@ -13,13 +13,15 @@
    streaming model as ``listen`` runs it). Prints each seed and the mean and spread.
    ``--ensemble``: the seeds' runs (they share the test split) as one classifier, the mean
    of their probabilities, against each alone: top-1, and commands found where at most
-   1 / 3 / 5 % of FSDD's digits pass.
+   1 / 3 / 5 % of FSDD's digits pass. ``--members K``: each row (seed s) is the ensemble
+   of the runs of seeds K*s … K*s+K-1 (``speechgru ensemble``), scored as one run.
 2. ``--fsdd``: FSDD (6 speakers, digits): leave one speaker out, train on the other five
    (one of them for validation), test on the one left out; the mean and the worst speaker.
 
     python scripts/bench_accuracy.py [--seeds 0 1 2] [--epochs N] [--fsdd] [--out runs/bench]
         [--set train.speed=0.15 --set model.conv=...]   # one lever: config overrides
         [--ensemble]   # also the seeds as one ensemble (mean probability) against each alone
+        [--members 3]  # each row an ensemble of 3 runs (seeds 3s, 3s+1, 3s+2)
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def _at(curve, threshold: float, key: str) -> float:
     return next(r[key] for r in curve if abs(r["threshold"] - threshold) < 1e-6)
 
 
-def speech_commands_seed(args, seed: int) -> dict:
+def _trained(args, seed: int) -> Path:
+    """The run of one seed (trained unless --reuse finds it finished)."""
     sc = SHARED / "speech_commands_v2_test_half"
     train_kw = {"validation_percent": args.validation, "testing_percent": args.held_out,
                 "seed": seed, **({"epochs": args.epochs} if args.epochs else {}),
@@ -58,8 +61,26 @@ def speech_commands_seed(args, seed: int) -> dict:
     if not (args.reuse and (run / "metrics.json").is_file()):
         shutil.rmtree(run, ignore_errors=True)
         train([sc], run, config, cache_dir=args.cache, verbose=0)
+    return run
+
+
+def speech_commands_seed(args, seed: int) -> dict:
+    """One row: the run of ``seed``, or with --members K the ensemble of the runs of seeds
+    K*seed … K*seed+K-1 (``speechgru ensemble``), scored on the test split."""
+    sc = SHARED / "speech_commands_v2_test_half"
+    if args.members > 1:
+        from speechgru.training.ensemble import combine
+
+        members = [_trained(args, args.members * seed + k) for k in range(args.members)]
+        run = Path(args.out) / f"speech_commands_ensemble{seed}"
+        if not (args.reuse and (run / "metrics.json").is_file()):
+            shutil.rmtree(run, ignore_errors=True)
+            combine(members, run, cache_dir=args.cache, progress=False)
+    else:
+        run = _trained(args, seed)
     m = evaluate_run(run, sc, split="test", cache_dir=args.cache, progress=False)
-    print(f"Speech Commands, seed {seed}, the run's test split (speakers never heard):")
+    what = f"ensemble {seed} ({run.name})" if args.members > 1 else f"seed {seed}"
+    print(f"Speech Commands, {what}, the run's test split (speakers never heard):")
     print(format_report(m))
     digits = evaluate_run(run, SHARED / "fsdd", cache_dir=args.cache, progress=False)
     curve = m["rejection_curve"]
@@ -249,6 +270,8 @@ def main():
     ap.add_argument("--reuse", action="store_true",
                     help="score a seed's finished run in --out again instead of retraining")
     ap.add_argument("--fsdd", action="store_true", help="also FSDD leave-one-speaker-out")
+    ap.add_argument("--members", type=int, default=1,
+                    help="each row an ensemble of this many runs (seeds K*s … K*s+K-1)")
     ap.add_argument("--ensemble", action="store_true",
                     help="also the seeds' runs as one ensemble (mean probability) against "
                          "each alone")
@@ -257,6 +280,9 @@ def main():
                          "e.g. train.speed=0.15")
     args = ap.parse_args()
     args.overrides = _overrides(args.sets)
+    if args.ensemble and args.members > 1:
+        raise SystemExit("--ensemble scores single runs together; --members makes each row "
+                         "an ensemble already: give one of them")
     if not SHARED.is_dir():
         raise SystemExit(f"the real speech is not available at {SHARED}")
     results = {"overrides": args.overrides}
