@@ -47,10 +47,12 @@ def _accuracy_lines(run_path: Path) -> list[str]:
     for path in sorted((run_path / "eval").glob("*.json")):
         try:
             m = json.loads(path.read_text())
+            # the table is at threshold 0; an evaluation's headline is at its threshold
+            at0 = next(r for r in m["rejection_curve"] if r["threshold"] == 0.0)
             lines.append(f"| `{m.get('split') or 'all'}` of {Path(str(m['data'])).name} "
-                         f"(`speechgru evaluate`) | {m['clips']} | {_pct(m['accuracy'])} | "
-                         f"{_pct(m['command_recall'])} | {_pct(m['false_accept_rate'])} |")
-        except (ValueError, KeyError, TypeError):
+                         f"(`speechgru evaluate`) | {m['clips']} | {_pct(m['top1'])} | "
+                         f"{_pct(at0['command_recall'])} | {_pct(at0['false_accept_rate'])} |")
+        except (ValueError, KeyError, TypeError, StopIteration):
             continue
     return lines
 
@@ -71,6 +73,9 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
              f"(speechgru's own cell, {M.convention} convention), {M.pooling} pooling"
              f"{f', dense {M.dense_units}' if M.dense_units else ''} → softmax over "
              f"{len(labels)} labels")
+    if M.members > 1:
+        arch = (f"an ensemble of {M.members} classifiers trained apart (`speechgru "
+                f"ensemble`), each {arch}; the output is the mean of their probabilities")
     out = [f"# {run_path.name}: a keyword spotter for {', '.join(commands)}", "",
            f"Exported by speechgru {__version__} from the run `{run_path.name}`. Every figure "
            "here was measured; none is a promise for other voices, rooms or microphones.",

@@ -39,8 +39,10 @@ def test_the_ensemble_is_a_run_whose_output_is_the_mean_of_its_members(members):
     chosen again on validation for those; evaluate, export and the TF-free runtime take it
     as any run (the exported stream, each member's states in and out, equals it)."""
     from speechgru.export import export_run
+    from speechgru.export.card import _pct
     from speechgru.models import load_model
     from speechgru.runtime.recognizer import Recognizer
+    from speechgru.training.train import evaluate_run
 
     root, runs, tmp = members
     out = tmp / "ens"
@@ -57,8 +59,16 @@ def test_the_ensemble_is_a_run_whose_output_is_the_mean_of_its_members(members):
     assert point["chosen_on"] == "validation" and m["operating_point"] == point
     assert json.loads((out / "metrics.json").read_text())["ensemble_of"] == [str(r) for r in runs]
 
+    scored = evaluate_run(out, split="validation", cache_dir=root / "cache", progress=False)
+    np.testing.assert_allclose(scored["top1"], m["top1"])
     report = export_run(out, tmp / "model", max_clips=30, progress=False,
                         variants=["stream_float32"])
+    card = (tmp / "model" / "README.md").read_text()
+    assert "an ensemble of 2 classifiers trained apart" in card
+    # the card's table is at threshold 0: an evaluation at the operating point shows there
+    # with its top-1, not its thresholded accuracy
+    row = next(line for line in card.splitlines() if "(`speechgru evaluate`)" in line)
+    assert f"| {scored['clips']} | {_pct(scored['top1'])} |" in row
     r = report["models"]["stream_float32.tflite"]
     assert "error" not in r and r["max_abs_delta"] < 1e-4 and r["top1_agreement"] == 1.0
     manifest = json.loads((tmp / "model" / "manifest.json").read_text())
