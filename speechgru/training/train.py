@@ -443,6 +443,13 @@ def _compile(model, config: RunConfig, steps_per_epoch: int):
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
 
 
+def _refuse_ensemble(config: RunConfig, run_dir: Path) -> None:
+    if config.model.members > 1:
+        raise ConfigError(f"{run_dir}: model.members = {config.model.members} is an ensemble, "
+                          "made by `speechgru ensemble` from runs trained apart, not trained "
+                          "or resumed; train each member as a run of its own (members 1)")
+
+
 def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
           config: RunConfig | None = None, *, resume: bool = False,
           resume_epochs: int | None = None, cache_dir: str | Path | None = ".cache/features",
@@ -469,6 +476,7 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
             raise ConfigError(f"{run_dir}: nothing to resume (no config.json); "
                               "start the run without --resume")
         config = run.config()
+        _refuse_ensemble(config, run_dir)
         if resume_epochs is not None and resume_epochs != config.train.epochs:
             raise ConfigError(
                 f"--epochs {resume_epochs}: the run in {run_dir} was planned for "
@@ -484,6 +492,7 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
             raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it "
                               "or choose another --out")
         config = config or RunConfig(FeatureConfig(), ModelConfig(), TrainConfig())
+        _refuse_ensemble(config, run_dir)
         data_dirs = with_recipe_synth(data_dirs or [], config,
                                       log=print if verbose != 0 else (lambda *_: None))
         splits, bad = plan_splits(data_dirs, config)

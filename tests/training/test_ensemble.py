@@ -99,3 +99,24 @@ def test_members_that_do_not_belong_together_are_refused(members, tmp_path, caps
     assert len(err) == 1 and "not empty" in err[0] and str(taken) in err[0]
     assert (taken / "mine.txt").read_text() == "keep"
     assert not any((tmp_path / d).exists() for d in ("a", "b", "c"))
+
+
+def test_an_ensemble_is_not_trained_or_resumed(members, tmp_path, capsys):
+    """Training makes the members; ``model.members`` in a config, or --resume on an
+    ensemble's run, is one clear line and exit code 2, with nothing written."""
+    root, runs, tmp = members
+    ens = tmp / "ens"
+    if not ens.exists():
+        combine(runs, ens, cache_dir=root / "cache", progress=False)
+    before = sorted(p.name for p in ens.iterdir())
+    assert main(["train", "--resume", "--out", str(ens)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is an ensemble" in err[0]
+    assert sorted(p.name for p in ens.iterdir()) == before
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"model": {"members": 2}}))
+    assert main(["train", "--data", str(runs[0]), "--config", str(config),
+                 "--out", str(tmp_path / "new")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is an ensemble" in err[0]
+    assert not (tmp_path / "new").exists()
