@@ -4,9 +4,11 @@ MFCC frames → input normalisation (per-coefficient mean/variance of the traini
 stored in the model so exports take raw MFCCs) → optional causal convolutions over (time,
 coefficient) (a CRNN) → N GRU layers (optionally bidirectional)
 → pooling over time (last state, mean, or attention) → dropout → optional dense layer →
-softmax. ``cell="custom"`` uses :class:`speechgru.models.gru.GRU`, ``cell="keras"`` uses
-``keras.layers.GRU``; :func:`copy_weights` moves weights between any two builds of one
-config (either cell, either GRU convention, any mode).
+softmax; with ``members`` > 1, that many such classifiers side by side on the normalised
+frames (layers named ``…_m{j}``), the output the mean of their probabilities (an ensemble,
+``speechgru ensemble``). ``cell="custom"`` uses :class:`speechgru.models.gru.GRU`,
+``cell="keras"`` uses ``keras.layers.GRU``; :func:`copy_weights` moves weights between any
+two builds of one config (either cell, either GRU convention, any mode).
 
 In :attr:`Mode.STREAM` the same layers run one frame per call, each layer that carries
 something across time taking its state in and giving it back (see :class:`Mode`).
