@@ -11,16 +11,13 @@
    the run's operating point; then the live figures (``speechgru evaluate-stream RUN
    --split test``: the test clips end to end over the half's background noise, through the
    streaming model as ``listen`` runs it). Prints each seed and the mean and spread.
-   ``--ensemble``: the seeds' runs (they share the test split) as one classifier, the mean
-   of their probabilities, against each alone: top-1, and commands found where at most
-   1 / 3 / 5 % of FSDD's digits pass. ``--members K``: each row (seed s) is the ensemble
-   of the runs of seeds K*s … K*s+K-1 (``speechgru ensemble``), scored as one run.
+   ``--members K``: each row (seed s) is the ensemble of the runs of seeds K*s … K*s+K-1
+   (``speechgru ensemble``), scored as one run.
 2. ``--fsdd``: FSDD (6 speakers, digits): leave one speaker out, train on the other five
    (one of them for validation), test on the one left out; the mean and the worst speaker.
 
     python scripts/bench_accuracy.py [--seeds 0 1 2] [--epochs N] [--fsdd] [--out runs/bench]
         [--set train.speed=0.15 --set model.conv=...]   # one lever: config overrides
-        [--ensemble]   # also the seeds as one ensemble (mean probability) against each alone
         [--members 3]  # each row an ensemble of 3 runs (seeds 3s, 3s+1, 3s+2)
 """
 
@@ -31,8 +28,6 @@ import json
 import os
 import shutil
 from pathlib import Path
-
-import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -132,71 +127,7 @@ def speech_commands(args) -> dict:
           f"{_spread(rows, lambda r: r['stream']['other_words_accepted'])}")
     fah = [r["stream"]["false_alarms_per_hour"] for r in rows]
     print(f"    false alarms per hour   {fah}")
-    out = {"seeds": rows}
-    if args.ensemble and len(rows) > 1:
-        out["ensemble"] = ensemble(args)
-    return out
-
-
-def _test_probabilities(run: Path, cache) -> tuple:
-    """The run's best model on its saved test split (Speech Commands) and on FSDD:
-    (probabilities, labels of the test clips, FSDD probabilities, label names)."""
-    from speechgru.data.cache import extract_features
-    from speechgru.training.run_dir import RunDir
-    from speechgru.utils import inside
-
-    config, labels, model = RunDir(run).load()
-    sc = SHARED / "speech_commands_v2_test_half"
-    # the half's test clips (the recipe's synthetic speech has a test split of its own)
-    clips = [c for c in RunDir(run).split("test") if c.label in labels and inside(c.path, sc)]
-    test = extract_features(clips, config.features, cache_dir=cache, progress=False)
-    digits = scan_dataset(SHARED / "fsdd", words=config.train.words,
-                          clip_seconds=config.features.clip_seconds).clips
-    fsdd_x = extract_features(digits, config.features, cache_dir=cache, progress=False).x
-    return (model.predict(test.x, batch_size=256, verbose=0), test.labels(labels),
-            model.predict(fsdd_x, batch_size=256, verbose=0), labels, test.clips)
-
-
-def _separation(p, y, p_fsdd, labels) -> dict:
-    """Top-1, and the share of test commands found (right label, above the threshold)
-    and of test `_unknown_` clips accepted where at most 1 / 3 / 5 % of FSDD's digits
-    (all other words here) pass."""
-    from speechgru.config import SILENCE, UNKNOWN
-
-    cmd = np.array([k not in (SILENCE, UNKNOWN) for k in labels])
-    out = {"top1": float((p.argmax(1) == y).mean())}
-    for share in (0.01, 0.03, 0.05):
-        t = next(t for t in np.arange(0.0, 1.0001, 0.005)
-                 if (cmd[p_fsdd.argmax(1)] & (p_fsdd.max(1) >= t)).mean() <= share)
-        found = (p.argmax(1) == y) & (p.max(1) >= t)
-        accepted = cmd[p.argmax(1)] & (p.max(1) >= t)
-        out[f"fsdd_{round(share * 100)}%"] = {
-            "threshold": round(float(t), 3), "command_recall": float(found[cmd[y]].mean()),
-            "unknown_accepted": float(accepted[y == labels.index(UNKNOWN)].mean())}
-    return out
-
-
-def ensemble(args) -> dict:
-    """The seeds' runs as one classifier (the mean of their probabilities) against each
-    alone, on the test split they share (the split is by speaker, not by seed)."""
-    runs = [Path(args.out) / f"speech_commands_seed{s}" for s in args.seeds]
-    got = [_test_probabilities(r, args.cache) for r in runs]
-    if any([c.path for c in g[4]] != [c.path for c in got[0][4]] for g in got):
-        raise SystemExit("--ensemble: the seeds' runs do not share one test split")
-    y, labels = got[0][1], got[0][3]
-    single = [_separation(g[0], y, g[2], labels) for g in got]
-    mean = _separation(np.mean([g[0] for g in got], 0), y,
-                       np.mean([g[2] for g in got], 0), labels)
-    print(f"the {len(runs)} seeds as one ensemble (mean probability) / each alone:")
-    print(f"  top-1                     {100 * mean['top1']:.1f} % / "
-          f"{_spread(single, lambda r: r['top1'])}")
-    for k in ("fsdd_1%", "fsdd_3%", "fsdd_5%"):
-        print(f"  where FSDD passes <= {k[5:]}: commands found "
-              f"{100 * mean[k]['command_recall']:.1f} % / "
-              f"{_spread(single, lambda r, k=k: r[k]['command_recall'])}; _unknown_ "
-              f"accepted {100 * mean[k]['unknown_accepted']:.1f} % / "
-              f"{_spread(single, lambda r, k=k: r[k]['unknown_accepted'])}")
-    return {"ensemble": mean, "single": single}
+    return {"seeds": rows}
 
 
 def _fold_dir(root: Path, clips, held: str, val: str) -> Path:
@@ -272,17 +203,11 @@ def main():
     ap.add_argument("--fsdd", action="store_true", help="also FSDD leave-one-speaker-out")
     ap.add_argument("--members", type=int, default=1,
                     help="each row an ensemble of this many runs (seeds K*s … K*s+K-1)")
-    ap.add_argument("--ensemble", action="store_true",
-                    help="also the seeds' runs as one ensemble (mean probability) against "
-                         "each alone")
     ap.add_argument("--set", dest="sets", action="append", default=[],
                     help="a config override for the Speech Commands runs (a lever), "
                          "e.g. train.speed=0.15")
     args = ap.parse_args()
     args.overrides = _overrides(args.sets)
-    if args.ensemble and args.members > 1:
-        raise SystemExit("--ensemble scores single runs together; --members makes each row "
-                         "an ensemble already: give one of them")
     if not SHARED.is_dir():
         raise SystemExit(f"the real speech is not available at {SHARED}")
     results = {"overrides": args.overrides}

@@ -15,15 +15,13 @@ the default recipe as one reach 86.1 % top-1 (three ensembles: 85.2–87.0) agai
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ..config import RunConfig
-from ..errors import ConfigError
-from ..utils import atomic_write_text
+from ..errors import ConfigError, DataError
 from .run_dir import RunDir
 
 _COPIED = ("splits.json", "data.json", "labels.txt", "calibration.npz")
@@ -58,17 +56,18 @@ def _check_members(runs: list[RunDir]) -> tuple[RunConfig, list[str]]:
 
 def combine(run_dirs: list[str | Path], out_dir: str | Path, *,
             cache_dir: str | Path | None = ".cache/features", progress: bool = True) -> dict:
-    """Write the ensemble of ``run_dirs`` as a run in ``out_dir`` (which must not hold a
-    run); returns its validation metrics (as :func:`speechgru.training.train.finish`)."""
+    """Write the ensemble of ``run_dirs`` as a run in ``out_dir`` (which must not hold
+    anything); returns its validation metrics (as :func:`speechgru.training.train.finish`).
+    Everything that reads the members or the data is done before ``out_dir`` is written."""
+    from ..data.cache import extract_features
     from ..models import build_model, normalization_stats
-    from ..models.build import copy_weights
     from ..models.modes import Mode
-    from .train import finish, prepare
+    from .train import finish
 
     runs = [RunDir(d) for d in run_dirs]
     config, labels = _check_members(runs)
     out = RunDir(out_dir)
-    if out.exists() or (out.path.exists() and any(out.path.iterdir())):
+    if out.path.exists() and any(out.path.iterdir()):
         raise ConfigError(f"{out_dir} is not empty; choose another --out")
     models = [r.load_model("best") for r in runs]
     mean, var = normalization_stats(models[0])
@@ -77,33 +76,29 @@ def combine(run_dirs: list[str | Path], out_dir: str | Path, *,
                    for a, b in zip(normalization_stats(m), (mean, var), strict=True)):
             raise ConfigError(f"{run}: its input normalisation differs from {runs[0]}'s "
                               "(trained on other features)")
+    val = extract_features(runs[0].split("validation"), config.features,
+                           cache_dir=cache_dir, progress=progress)
+    if len(val.clips) == 0:
+        raise DataError(f"{runs[0]}: no validation clip could be read to choose the "
+                        "ensemble's operating point")
     ens_config = dataclasses.replace(
         config, model=dataclasses.replace(config.model, members=len(runs)))
     F = config.features
     ensemble = build_model(ens_config.model, Mode.TRAINING, num_frames=F.num_frames,
                            num_features=F.num_features, num_classes=len(labels),
                            mean=mean, variance=var)
-    for j, m in enumerate(models):
-        member = build_model(config.model, Mode.TRAINING, num_frames=F.num_frames,
-                             num_features=F.num_features, num_classes=len(labels),
-                             mean=mean, variance=var)
-        copy_weights(m, member)
-        for layer in member.layers:
+    for j, m in enumerate(models):  # member j's layers are the ensemble's ``…_m{j}``
+        for layer in m.layers:
             if layer.weights:
                 ensemble.get_layer(f"{layer.name}_m{j}").set_weights(layer.get_weights())
     out.path.mkdir(parents=True, exist_ok=True)
     for name in _COPIED:
         if (runs[0] / name).is_file():
             shutil.copyfile(runs[0] / name, out / name)
-    epochs = config.train.epochs
-    out.save_state({"seed": config.train.seed, "epoch": epochs, "best": -1.0,
+    out.save_state({"seed": config.train.seed, "epoch": config.train.epochs, "best": -1.0,
                     "best_epoch": 0, "wait": 0, "history": [], "stopped_early": True,
                     "ensemble_of": [str(r.path.resolve()) for r in runs]})
     ensemble.save(out / "best.keras")
     ens_config.save(out.config_path)  # last: a run exists once its config does
-    prep = prepare({s: out.split(s) for s in ("train", "validation")}, ens_config,
-                   cache_dir=cache_dir, progress=progress)
-    m = finish(out, prep)
-    m["ensemble_of"] = [str(r.path) for r in runs]
-    atomic_write_text(out / "metrics.json", json.dumps(m, indent=1))
-    return m
+    return finish(out, labels, val.x, val.labels(labels), val.clips,
+                  ensemble_of=[str(r.path) for r in runs])

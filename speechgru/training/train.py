@@ -129,14 +129,15 @@ def prepare(splits: dict[str, list[Clip]], config: RunConfig, *,
                     va.clips, bad, real=real)
 
 
-def _source_weights(prep: Prepared, share: float) -> np.ndarray | None:
+def _source_weights(labels: list[str], y_val: np.ndarray, val_clips: list[Clip],
+                    share: float) -> np.ndarray | None:
     """Weights of the validation clips that count the real ``_unknown_`` clips as
     ``share`` of all, as training drew them (None: each clip counts once)."""
-    unk = prep.y_val == prep.labels.index(UNKNOWN)
-    real = _real_rows(prep.val_clips)
+    unk = y_val == labels.index(UNKNOWN)
+    real = _real_rows(val_clips)
     if not share or not (unk & real).any() or not (unk & ~real).any():
         return None
-    w = np.ones(len(prep.y_val))
+    w = np.ones(len(y_val))
     w[unk & real] = share / (unk & real).sum()
     w[unk & ~real] = (1 - share) / (unk & ~real).sum()
     return w
@@ -558,7 +559,7 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
                       initial_epoch=start, steps_per_epoch=steps,
                       callbacks=[run_state, tensorboard], verbose=verbose, shuffle=False)
         _check_finite(model, run_dir)
-    return finish(run, prep)
+    return finish(run, prep.labels, prep.x_val, prep.y_val, prep.val_clips)
 
 
 def _check_finite(model, run_dir: Path) -> None:
@@ -569,19 +570,21 @@ def _check_finite(model, run_dir: Path) -> None:
                               "learning_rate or weight_decay in the config")
 
 
-def finish(run: RunDir, prep: Prepared) -> dict:
-    """Validation metrics, curves and confusion of the best model."""
+def finish(run: RunDir, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
+           val_clips: list[Clip], **extra) -> dict:
+    """Validation metrics (with ``extra`` entries), the operating point, curves and
+    confusion of the run's best model on its validation clips (``x_val`` their features,
+    ``y_val`` their label indices)."""
     from ..plots import plot_confusion, plot_curves
     from .evaluate import choose_operating_point, metrics
 
     run.require("best.keras")
     best = run.load_model("best")
-    probs = best.predict(prep.x_val, batch_size=256, verbose=0)
-    m = metrics(probs, prep.y_val, prep.labels)
+    probs = best.predict(x_val, batch_size=256, verbose=0)
+    m = metrics(probs, y_val, labels)
     tc = run.config().train
-    weights = _source_weights(prep, tc.real_unknown_share)
-    point = choose_operating_point(probs, prep.y_val, prep.labels, tc.target_false_accept,
-                                   weights)
+    weights = _source_weights(labels, y_val, val_clips, tc.real_unknown_share)
+    point = choose_operating_point(probs, y_val, labels, tc.target_false_accept, weights)
     if weights is not None:
         point["real_unknown_share"] = tc.real_unknown_share
     run.save_operating_point(point)
@@ -589,10 +592,11 @@ def finish(run: RunDir, prep: Prepared) -> dict:
     state = run.state()
     m["best_epoch"] = state["best_epoch"]
     m["epochs_run"] = state["epoch"]
+    m.update(extra)
     atomic_write_text(run / "metrics.json", json.dumps(m, indent=1))
     if state["history"]:  # an ensemble (speechgru ensemble) has no training history
         plot_curves(state["history"], run / "curves.png")
-    plot_confusion(np.array(m["confusion"]), prep.labels, run / "confusion.png",
+    plot_confusion(np.array(m["confusion"]), labels, run / "confusion.png",
                    title=f"validation, accuracy {m['accuracy']:.3f}")
     return m
 
