@@ -330,6 +330,10 @@ class TrainConfig(_JSONConfig):
     # distillation: targets are (1 - distill) * one-hot + distill * a frozen speech-embedding
     # teacher's out-of-fold probabilities (speechgru.training.teacher; speechgru[distill])
     distill: float = 0.0
+    # ... or a run of ours as the teacher (typically a `speechgru ensemble` of runs on the
+    # same split): its probabilities on each augmented training batch, as the student sees
+    # it (speechgru.training.teacher.RunTeacher); "": the speech-embedding teacher
+    teacher_run: str = ""
     # real voices in `_unknown_`: the share of each epoch's unknown clips drawn from real
     # (not synthetic) recordings when there are both (0: as they fall from the pool; the
     # operating point weighs them so too), and real command clips played backwards as
@@ -353,6 +357,10 @@ class TrainConfig(_JSONConfig):
     def __post_init__(self):
         _check_type(self, "augment", bool)
         _check_type(self, "reversed_negatives", bool)
+        _check_type(self, "teacher_run", str)
+        _check(not self.teacher_run or self.distill > 0,
+               f"teacher_run = {self.teacher_run!r} needs distill > 0 (the teacher's weight "
+               "in the targets)")
         _check_numbers(self, {
             "epochs": (int, 1, 100000), "batch_size": (int, 1, 65536),
             "learning_rate": (float, 0, 1, True), "min_learning_rate": (float, 0, 1),

@@ -179,3 +179,39 @@ def soft_labels(prep, cache_dir: str | Path | None, *, log=print) -> np.ndarray:
     agree = float((probs[:len(clips)].argmax(axis=1) == y).mean())
     log(f"teacher: out-of-fold top-1 on the training clips {100 * agree:.1f} %")
     return probs
+
+
+# ---------------------------------------------------------------------- a run as the teacher
+def _clip_id(clip) -> tuple[str, float]:
+    return str(clip.path.absolute()), float(clip.offset)
+
+
+def run_teacher(path: str | Path, config, labels: list[str], splits: dict):
+    """The best model of the run at ``path`` (``train.teacher_run``; typically a
+    ``speechgru ensemble``), checked against the run it teaches: the same labels and
+    features, and it must not have learnt from what the student is judged on — none of its
+    training clips among the student's validation or test clips, none of its validation
+    clips (which chose its epoch and operating point) among the student's test clips.
+    Otherwise a ConfigError names the teacher and the first clip."""
+    from .run_dir import RunDir
+
+    teacher = RunDir(path)
+    teacher.require("config.json", "labels.txt", "best.keras", "splits.json")
+    if teacher.labels() != labels:
+        raise ConfigError(f"train.teacher_run {teacher}: its labels {teacher.labels()} "
+                          f"differ from the run's {labels}")
+    if teacher.config().features != config.features:
+        raise ConfigError(f"train.teacher_run {teacher}: its feature settings differ from "
+                          "the run's; the teacher reads the student's features")
+    theirs = teacher.splits()
+    judged = {"validation": {_clip_id(c) for c in splits.get("validation", [])},
+              "test": {_clip_id(c) for c in splits.get("test", [])}}
+    for mine, seen in (("train", ("validation", "test")), ("validation", ("test",))):
+        for clip in theirs[mine]:
+            for name in seen:
+                if _clip_id(clip) in judged[name]:
+                    raise ConfigError(
+                        f"train.teacher_run {teacher}: {clip.path} is in its {mine} split "
+                        f"and in this run's {name} split; a teacher must be trained on this "
+                        "run's training split (the same data and percentages)")
+    return teacher.load_model("best")

@@ -251,7 +251,11 @@ def _one_hot(y, n):
     return np.eye(n, dtype=np.float32)[y]
 
 
-def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: int):
+def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: int,
+                   teacher=None):
+    """The training batches (features, targets) from ``start_epoch`` on; ``teacher`` (a
+    Keras model, ``train.teacher_run``) mixes its probabilities on each augmented batch
+    into the targets by ``train.distill``."""
     import tensorflow as tf
 
     from .augment import make_augmenter
@@ -286,6 +290,9 @@ def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: i
         ds = ds.map(augment, num_parallel_calls=2, deterministic=True)
     else:
         ds = ds.map(lambda x, y, s: (x, y))
+    if teacher is not None:
+        d = tc.distill
+        ds = ds.map(lambda x, y: (x, (1 - d) * y + d * teacher(x, training=False)))
     # every worker of a multi-worker run makes the same global batches and keeps its share
     # of each (tf.distribute rebatches, then shards by element), so a step sees exactly the
     # batch that single-process training sees
@@ -497,7 +504,14 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
         data_dirs = with_recipe_synth(data_dirs or [], config,
                                       log=print if verbose != 0 else (lambda *_: None))
         splits, bad = plan_splits(data_dirs, config)
-    if config.train.distill:
+    teacher = None
+    if config.train.teacher_run:  # checked and loaded before any work
+        from .teacher import run_teacher
+
+        teacher = run_teacher(config.train.teacher_run, config,
+                              [SILENCE, UNKNOWN, *config.train.words],
+                              run.splits() if resume else splits)
+    elif config.train.distill:
         from .teacher import model_dir, soft_labels
 
         model_dir()  # a missing teacher is said before any work
@@ -505,7 +519,7 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
     tf.config.experimental.enable_op_determinism()
     prep = prepare(splits, config, cache_dir=cache_dir, progress=verbose != 0)
     tc = config.train
-    if tc.distill:
+    if tc.distill and teacher is None:
         prep.teacher = soft_labels(prep, cache_dir,
                                    log=print if verbose != 0 else (lambda *_: None))
     n_epoch = len(epoch_indices(prep.y_train, prep.labels, config, 0, prep.real))
@@ -548,14 +562,14 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
                                    show=epoch_printer(tc.epochs) if verbose != 0 else None)
         verbose = 0
         if strategy == "multiworker":
-            fit_multiworker(model, dist, _train_dataset(prep, config, start, steps),
+            fit_multiworker(model, dist, _train_dataset(prep, config, start, steps, teacher),
                             epochs=tc.epochs, initial_epoch=start, steps=steps,
                             global_batch=tc.batch_size, label_smoothing=tc.label_smoothing,
                             callbacks=[run_state], verbose=verbose)
         else:
             tensorboard = keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False,
                                                       profile_batch=0)
-            model.fit(_train_dataset(prep, config, start, steps), epochs=tc.epochs,
+            model.fit(_train_dataset(prep, config, start, steps, teacher), epochs=tc.epochs,
                       initial_epoch=start, steps_per_epoch=steps,
                       callbacks=[run_state, tensorboard], verbose=verbose, shuffle=False)
         _check_finite(model, run_dir)

@@ -100,3 +100,79 @@ def test_a_missing_teacher_is_one_clear_error_before_any_work(monkeypatch, tmp_p
     with pytest.raises(ConfigError, match=r"speechgru\[distill\]"):
         train([synth_dir], tmp_path / "run", config, cache_dir=tmp_path / "cache")
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+
+
+# ---------------------------------------------------------------------- a run as the teacher
+def test_a_run_teaches_on_each_augmented_batch(exported):
+    """train.teacher_run: each batch's targets are (1 - distill) * one-hot + distill * the
+    teacher's probabilities on that very batch as augmented (not on the clean clips)."""
+    from speechgru.config import COMMANDS
+    from speechgru.training import train as train_mod
+    from speechgru.training.run_dir import RunDir
+
+    root, _ = exported
+    teacher = RunDir(root / "run").load_model("best")
+    labels = [SILENCE, UNKNOWN, *COMMANDS]
+    rng = np.random.default_rng(0)
+    n, T, F = 48, FeatureConfig().num_frames, FeatureConfig().num_features
+    x = RunDir(root / "run").calibration()["train_x"][:n].astype(np.float32)
+    y = np.arange(n) % len(labels)
+    prep = train_mod.Prepared(labels, x, y, x[:4], y[:4], x[:8] + rng.normal(0, 1, (8, T, F)),
+                              [], [], [])
+    config = RunConfig(FeatureConfig(), ModelConfig(),
+                       TrainConfig(batch_size=16, epochs=1, distill=0.3,
+                                   teacher_run=str(root / "run")))
+    batches = list(train_mod._train_dataset(prep, config, 0, 3, teacher=teacher))
+    assert len(batches) == 3
+    for xb, target in batches:
+        xb, target = xb.numpy(), target.numpy()
+        soft = np.asarray(teacher(xb, training=False))
+        hard = (target - 0.3 * soft) / 0.7
+        assert np.allclose(hard.sum(axis=1), 1, atol=1e-5)
+        assert np.allclose(hard, np.eye(len(labels))[hard.argmax(axis=1)], atol=1e-5)
+        assert soft.std(axis=0).max() > 1e-3  # the teacher's answers vary with the batch
+    # the batch is augmented before the teacher reads it: not the clean rows
+    assert not any(np.allclose(batches[0][0].numpy()[0], row, atol=1e-3) for row in x)
+
+
+def test_a_teacher_run_is_checked_before_any_work(exported, synth_dir, tmp_path):
+    """A teacher that learnt from the clips this run is judged on, with other labels or
+    other features, is refused with one line naming it — before the run exists."""
+    from speechgru.training.teacher import run_teacher
+    from speechgru.training.train import train
+
+    root, _ = exported
+    teacher = root / "run"
+    with pytest.raises(ValueError, match="teacher_run"):
+        TrainConfig(teacher_run=str(teacher))  # distill 0: the teacher would weigh nothing
+    base = dict(epochs=1, batch_size=32, distill=0.5, teacher_run=str(teacher))
+    cases = [
+        (RunConfig(FeatureConfig(), ModelConfig(units=(16,)),
+                   TrainConfig(**base, validation_percent=40.0, testing_percent=0.0)),
+         "in its train split and in this run's validation split"),
+        (RunConfig(FeatureConfig(), ModelConfig(units=(16,)),
+                   TrainConfig(**base, words=("yes", "no"), validation_percent=20.0,
+                               testing_percent=0.0)), "its labels"),
+        (RunConfig(FeatureConfig(n_mfcc=20), ModelConfig(units=(16,)),
+                   TrainConfig(**base, validation_percent=20.0, testing_percent=0.0)),
+         "feature settings"),
+    ]
+    for config, reason in cases:
+        with pytest.raises(ConfigError, match=reason) as err:
+            train([synth_dir], tmp_path / "run", config, cache_dir=tmp_path / "cache",
+                  verbose=0)
+        assert str(teacher) in str(err.value)
+        assert not (tmp_path / "run").exists()
+    # the same split (data and percentages as the teacher's): accepted
+    from speechgru.training.run_dir import RunDir
+
+    splits = RunDir(teacher).splits()
+    assert run_teacher(teacher, RunDir(teacher).config(), RunDir(teacher).labels(), splits)
+    # and a run trains with it, end to end (resume reads the teacher from the run's config)
+    config = RunConfig(FeatureConfig(), ModelConfig(units=(16,)),
+                       TrainConfig(**{**base, "epochs": 2}, validation_percent=20.0,
+                                   testing_percent=0.0))
+    m = train([synth_dir], tmp_path / "run", config, cache_dir=tmp_path / "cache", verbose=0)
+    assert RunDir(tmp_path / "run").config().train.teacher_run == str(teacher)
+    again = train(None, tmp_path / "run", resume=True, cache_dir=tmp_path / "cache", verbose=0)
+    assert again["accuracy"] == m["accuracy"]
