@@ -142,7 +142,8 @@ def _gru_layers(model):
 def gate_sequences(model, x: np.ndarray) -> list[dict[str, np.ndarray]]:
     """The gates of every (unidirectional) GRU layer of ``model`` on MFCC frames ``x``.
 
-    For each layer: ``h`` (clips, frames, units) the states, ``update`` the share of the
+    For each layer (in the model's order: an ensemble's are ``gru_0_m0``, ``gru_0_m1``, …,
+    named by ``name``): ``h`` (clips, frames, units) the states, ``update`` the share of the
     new candidate taken at each step (the textbook z: ``h_t = (1 − z) h_{t−1} + z h̃``;
     for a Keras-convention layer this is ``1 − z_keras``), and ``reset`` (r). Each layer's
     own trained cell runs on the layer's own input
@@ -158,7 +159,8 @@ def gate_sequences(model, x: np.ndarray) -> list[dict[str, np.ndarray]]:
         inputs = np.asarray(feed.predict(x, batch_size=256, verbose=0))
         keras_style = isinstance(layer, keras.layers.GRU) or layer.convention == "keras"
         g = read_gates(layer, inputs)
-        out.append({"h": g["h"], "update": 1.0 - g["z"] if keras_style else g["z"],
+        out.append({"name": layer.name, "h": g["h"],
+                    "update": 1.0 - g["z"] if keras_style else g["z"],
                     "reset": g["r"], "keras_convention": keras_style})
     return out
 

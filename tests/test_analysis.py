@@ -71,6 +71,21 @@ def test_gate_sequences_match_a_numpy_gru(cell, convention):
     np.testing.assert_allclose(gates[1]["h"][:, -1], np.asarray(head_in(x)), atol=1e-5)
 
 
+def test_gate_sequences_of_an_ensemble_name_each_members_layer():
+    """An ensemble (``model.members``) has a GRU stack per member: every layer is read, by
+    its name, with its own weights."""
+    cfg = ModelConfig(units=(6, 5), dropout=0.0, members=2)
+    model = build_model(cfg, num_frames=7, num_features=4, num_classes=3)
+    x = np.random.default_rng(1).normal(size=(3, 7, 4)).astype(np.float32)
+    gates = {g["name"]: g for g in analysis.gate_sequences(model, x)}
+    assert sorted(gates) == ["gru_0_m0", "gru_0_m1", "gru_1_m0", "gru_1_m1"]
+    for name in ("gru_0_m0", "gru_0_m1"):
+        z, r, h = _numpy_gates(x, *model.get_layer(name).get_keras_weights(), 6)
+        np.testing.assert_allclose(gates[name]["update"], z, atol=1e-5)
+        np.testing.assert_allclose(gates[name]["h"][:, -1], h, atol=1e-5)
+    assert np.abs(gates["gru_0_m0"]["h"] - gates["gru_0_m1"]["h"]).max() > 1e-3
+
+
 def test_mean_gates_by_class_and_energy_correlation():
     upd = np.zeros((4, 3, 2))
     upd[[0, 2]] = 1.0
