@@ -332,7 +332,7 @@ class TrainConfig(_JSONConfig):
     distill: float = 0.0
     # ... or a run of ours as the teacher (typically a `speechgru ensemble` of runs on the
     # same split): its probabilities on each augmented training batch, as the student sees
-    # it (speechgru.training.teacher.RunTeacher); "": the speech-embedding teacher
+    # it (speechgru.training.teacher.run_teacher); "": the speech-embedding teacher
     teacher_run: str = ""
     # real voices in `_unknown_`: the share of each epoch's unknown clips drawn from real
     # (not synthetic) recordings when there are both (0: as they fall from the pool; the

@@ -11,6 +11,7 @@ from its last finished epoch and ends as the run that was never killed.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -501,6 +502,9 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
                               "or choose another --out")
         config = config or RunConfig(FeatureConfig(), ModelConfig(), TrainConfig())
         _refuse_ensemble(config, run_dir)
+        if config.train.teacher_run:  # the run's config names its teacher wherever it resumes
+            config = RunConfig(config.features, config.model, dataclasses.replace(
+                config.train, teacher_run=str(Path(config.train.teacher_run).absolute())))
         data_dirs = with_recipe_synth(data_dirs or [], config,
                                       log=print if verbose != 0 else (lambda *_: None))
         splits, bad = plan_splits(data_dirs, config)

@@ -135,7 +135,7 @@ def test_a_run_teaches_on_each_augmented_batch(exported):
     assert not any(np.allclose(batches[0][0].numpy()[0], row, atol=1e-3) for row in x)
 
 
-def test_a_teacher_run_is_checked_before_any_work(exported, synth_dir, tmp_path):
+def test_a_teacher_run_is_checked_before_any_work(exported, synth_dir, tmp_path, monkeypatch):
     """A teacher that learnt from the clips this run is judged on, with other labels or
     other features, is refused with one line naming it — before the run exists."""
     from speechgru.training.teacher import run_teacher
@@ -168,11 +168,14 @@ def test_a_teacher_run_is_checked_before_any_work(exported, synth_dir, tmp_path)
 
     splits = RunDir(teacher).splits()
     assert run_teacher(teacher, RunDir(teacher).config(), RunDir(teacher).labels(), splits)
-    # and a run trains with it, end to end (resume reads the teacher from the run's config)
+    # and a run trains with it, end to end; the run's config names the teacher by its
+    # absolute path, so --resume finds it from anywhere
+    monkeypatch.chdir(teacher.parent)
     config = RunConfig(FeatureConfig(), ModelConfig(units=(16,)),
-                       TrainConfig(**{**base, "epochs": 2}, validation_percent=20.0,
-                                   testing_percent=0.0))
+                       TrainConfig(**{**base, "epochs": 2, "teacher_run": teacher.name},
+                                   validation_percent=20.0, testing_percent=0.0))
     m = train([synth_dir], tmp_path / "run", config, cache_dir=tmp_path / "cache", verbose=0)
-    assert RunDir(tmp_path / "run").config().train.teacher_run == str(teacher)
+    assert RunDir(tmp_path / "run").config().train.teacher_run == str(teacher.absolute())
+    monkeypatch.chdir(tmp_path)
     again = train(None, tmp_path / "run", resume=True, cache_dir=tmp_path / "cache", verbose=0)
     assert again["accuracy"] == m["accuracy"]
