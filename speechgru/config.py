@@ -354,6 +354,11 @@ class TrainConfig(_JSONConfig):
     # example's own label stays the larger part (0: off)
     mixup: float = 0.0
 
+    @property
+    def labels(self) -> list[str]:
+        """The run's classes in the model's output order: silence, unknown, the words."""
+        return [SILENCE, UNKNOWN, *self.words]
+
     def __post_init__(self):
         _check_type(self, "augment", bool)
         _check_type(self, "reversed_negatives", bool)

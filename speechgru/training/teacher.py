@@ -186,7 +186,7 @@ def _clip_id(clip) -> tuple[str, float]:
     return str(clip.path.absolute()), float(clip.offset)
 
 
-def run_teacher(path: str | Path, config, labels: list[str], splits: dict):
+def run_teacher(path: str | Path, config, splits: dict):
     """The best model of the run at ``path`` (``train.teacher_run``; typically a
     ``speechgru ensemble``), checked against the run it teaches: the same labels and
     features, and it must not have learnt from what the student is judged on — none of its
@@ -195,7 +195,7 @@ def run_teacher(path: str | Path, config, labels: list[str], splits: dict):
     Otherwise a ConfigError names the teacher and the first clip."""
     from .run_dir import RunDir
 
-    teacher = RunDir(path)
+    teacher, labels = RunDir(path), config.train.labels
     teacher.require("config.json", "labels.txt", "best.keras", "splits.json")
     if teacher.labels() != labels:
         raise ConfigError(f"train.teacher_run {teacher}: its labels {teacher.labels()} "

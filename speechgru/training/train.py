@@ -102,7 +102,7 @@ def prepare(splits: dict[str, list[Clip]], config: RunConfig, *,
             cache_dir: str | Path | None, progress: bool = True) -> Prepared:
     """Extract (cached) features of the train and validation clips of a run."""
     tc, fc = config.train, config.features
-    labels = [SILENCE, UNKNOWN, *tc.words]
+    labels = tc.labels
     tr = extract_features(splits["train"], fc, cache_dir=cache_dir, progress=progress)
     va = extract_features(splits["validation"], fc, cache_dir=cache_dir, progress=progress)
     bad = tr.bad + va.bad
@@ -503,7 +503,7 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
         config = config or RunConfig(FeatureConfig(), ModelConfig(), TrainConfig())
         _refuse_ensemble(config, run_dir)
         if config.train.teacher_run:  # the run's config names its teacher wherever it resumes
-            config = RunConfig(config.features, config.model, dataclasses.replace(
+            config = dataclasses.replace(config, train=dataclasses.replace(
                 config.train, teacher_run=str(Path(config.train.teacher_run).absolute())))
         data_dirs = with_recipe_synth(data_dirs or [], config,
                                       log=print if verbose != 0 else (lambda *_: None))
@@ -513,7 +513,6 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
         from .teacher import run_teacher
 
         teacher = run_teacher(config.train.teacher_run, config,
-                              [SILENCE, UNKNOWN, *config.train.words],
                               run.splits() if resume else splits)
     elif config.train.distill:
         from .teacher import model_dir, soft_labels

@@ -167,7 +167,7 @@ def test_a_teacher_run_is_checked_before_any_work(exported, synth_dir, tmp_path,
     from speechgru.training.run_dir import RunDir
 
     splits = RunDir(teacher).splits()
-    assert run_teacher(teacher, RunDir(teacher).config(), RunDir(teacher).labels(), splits)
+    assert run_teacher(teacher, RunDir(teacher).config(), splits)
     # and a run trains with it, end to end; the run's config names the teacher by its
     # absolute path, so --resume finds it from anywhere
     monkeypatch.chdir(teacher.parent)
