@@ -196,7 +196,10 @@ def run_teacher(path: str | Path, config, splits: dict):
     from .run_dir import RunDir
 
     teacher, labels = RunDir(path), config.train.labels
-    teacher.require("config.json", "labels.txt", "best.keras", "splits.json")
+    try:
+        teacher.require("config.json", "labels.txt", "best.keras", "splits.json")
+    except ConfigError as exc:
+        raise ConfigError(f"train.teacher_run {exc}") from None
     if teacher.labels() != labels:
         raise ConfigError(f"train.teacher_run {teacher}: its labels {teacher.labels()} "
                           f"differ from the run's {labels}")

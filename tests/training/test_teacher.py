@@ -135,7 +135,8 @@ def test_a_run_teaches_on_each_augmented_batch(exported):
     assert not any(np.allclose(batches[0][0].numpy()[0], row, atol=1e-3) for row in x)
 
 
-def test_a_teacher_run_is_checked_before_any_work(exported, synth_dir, tmp_path, monkeypatch):
+def test_a_teacher_run_is_checked_before_any_work(exported, synth_dir, tmp_path, monkeypatch,
+                                                  capsys):
     """A teacher that learnt from the clips this run is judged on, with other labels or
     other features, is refused with one line naming it — before the run exists."""
     from speechgru.training.teacher import run_teacher
@@ -163,6 +164,18 @@ def test_a_teacher_run_is_checked_before_any_work(exported, synth_dir, tmp_path,
                   verbose=0)
         assert str(teacher) in str(err.value)
         assert not (tmp_path / "run").exists()
+    # a teacher that is not a run: one line from the CLI, naming it, exit 2
+    import json
+
+    from speechgru.cli import main
+
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"train": {"distill": 0.5, "teacher_run": str(tmp_path / "no")}}))
+    assert main(["train", "--data", str(synth_dir), "--config", str(cfg),
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.teacher_run" in err[0] and str(tmp_path / "no") in err[0]
+    assert not (tmp_path / "run").exists()
     # the same split (data and percentages as the teacher's): accepted
     from speechgru.training.run_dir import RunDir
 
