@@ -20,6 +20,7 @@ KNOWN_DATA = {
                        "the model was trained on it; credit it when you share the model",
     "fsdd": "Free Spoken Digit Dataset (Z. Jackson et al.), CC BY-SA 4.0",
 }
+SYNTHETIC = "synthetic speech made offline by speechgru (espeak-ng voices)"
 
 
 def tflite_ops(path: Path) -> list[str]:
@@ -29,6 +30,24 @@ def tflite_ops(path: Path) -> list[str]:
     with native_stderr_hidden():
         interpreter = Interpreter(str(path))
     return sorted({op["op_name"] for op in interpreter._get_ops_details()})
+
+
+def training_data(run_path: Path) -> list[tuple[str, str | None]]:
+    """The run's data folders (``data.json``), each with what is known of it (its licence
+    and who to credit), or None."""
+    data = run_path / "data.json"
+    try:
+        sources = json.loads(data.read_text()).get("sources", []) if data.is_file() else []
+    except (OSError, ValueError, AttributeError):
+        sources = []
+    out = []
+    for src in sources:
+        name = Path(str(src)).name
+        note = next((v for k, v in KNOWN_DATA.items() if k in name.lower()), None)
+        if "/synth/" in str(src).replace("\\", "/") or name.startswith("synth"):
+            note = SYNTHETIC
+        out.append((name, note))
+    return out
 
 
 def _pct(v) -> str:
@@ -160,18 +179,10 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
             "TFLM does not have: compute the MFCC on the device exactly as `features.json` "
             "says (the reference maths is "
             "`speechgru/features/maths.py`: frame, window, |FFT|², mel, log, DCT).", ""]
-    sources = []
-    data = run_path / "data.json"
-    if data.is_file():
-        sources = json.loads(data.read_text()).get("sources", [])
+    sources = training_data(run_path)
     if sources:
         out += ["## Training data", ""]
-        for src in sources:
-            name = Path(src).name
-            note = next((v for k, v in KNOWN_DATA.items() if k in name.lower()), None)
-            if "/synth/" in src.replace("\\", "/") or name.startswith("synth"):
-                note = "synthetic speech made offline by speechgru (espeak-ng voices)"
-            out.append(f"- `{name}`" + (f": {note}" if note else ""))
+        out += [f"- `{name}`" + (f": {note}" if note else "") for name, note in sources]
         out.append("")
     return "\n".join(out)
 

@@ -15,8 +15,9 @@ Facts this module works around (TF 2.21, measured here): a GRU with batch ``None
 builtins-only conversion (``tf.TensorListReserve ... element_shape``), so the batch is fixed
 at 1 (``Mode.NON_STREAM``); full-int8 calibration crashes the process on a ``WHILE`` loop,
 so the int8 clip model is unrolled; dynamic-range quantization of the front end's mel and
-DCT constants wrecks the MFCC (max |Δ| 0.96, 61 % top-1 agreement), so the raw-audio model
-ships as float32 only.
+DCT constants wrecks the MFCC (max |Δ| 0.96, 61 % top-1 agreement), and float16 flushes the
+log's floor (1e-10) to zero, so digital silence gives NaN (seen in MediaPipe on a window
+half zeros): the raw-audio model ships as float32 only.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ExportError
-from ..utils import TEMP_SUFFIX, atomic_write_text, owned_tempdir, publish_tree
+from ..utils import (
+    TEMP_SUFFIX,
+    atomic_write_bytes,
+    atomic_write_text,
+    owned_tempdir,
+    publish_tree,
+)
 from .convert import Converter, run_stream_tflite, run_tflite
 
 
@@ -48,7 +55,9 @@ class Variant:
     frame and states as the float stream model visits them on training clips).
     ``check``: what its outputs are compared with — the Keras model on the validation
     clips (``clip``, ``wave``, ``stream``, per clip) or librosa's MFCC (``frontend``).
-    ``default``: written unless ``--variants`` names the files.
+    ``default``: written unless ``--variants`` names the files. ``metadata``: the file
+    carries TFLite Model Metadata (:mod:`speechgru.export.metadata`: audio properties,
+    labels, operating point), so MediaPipe Tasks' ``AudioClassifier`` runs it as it is.
     """
 
     name: str
@@ -58,6 +67,7 @@ class Variant:
     check: str
     per: str = "clip"
     default: bool = True
+    metadata: bool = False
 
 
 VARIANTS = (
@@ -67,7 +77,9 @@ VARIANTS = (
     # unrolled (a WHILE loop does not calibrate): 49 copies of every weight, 1.6 MB; the
     # int8 clip classifier is stream_int8 looped over the frames (predict --variant int8)
     Variant("int8.tflite", "clip_unrolled", "int8", "clips", "clip", default=False),
-    Variant("wave_float32.tflite", "wave", "float32", None, "wave"),
+    # raw samples in, the GRUs unrolled: one subgraph, as MediaPipe's AudioClassifier needs
+    # (the weights are shared by the steps, not copied); with metadata for the clients
+    Variant("wave_float32.tflite", "wave", "float32", None, "wave", metadata=True),
     Variant("frontend.tflite", "frontend", "float32", None, "frontend", per="frame"),
     Variant("stream_float32.tflite", "stream", "float32", None, "stream", per="hop"),
     Variant("stream_int8.tflite", "stream", "int8", "states", "stream", per="hop"),
@@ -147,8 +159,12 @@ class _Sources:
                           self._clip_spec())
 
     def _wave(self) -> Path:
-        self["clip"]
-        return _save_wave_model(self.clip_model, self.config.features, self.work / "wave_sm")
+        from ..models import Mode
+
+        # unrolled: a WHILE loop is three subgraphs, and MediaPipe's audio classifier takes
+        # a graph of one
+        return _save_wave_model(self._build(Mode.NON_STREAM, unroll=True),
+                                self.config.features, self.work / "wave_sm")
 
     def _frontend(self) -> Path:
         F = self.config.features
@@ -189,6 +205,37 @@ def _save_wave_model(model, features, path: Path) -> Path:
     return path
 
 
+def audio_metadata(run_name: str, labels: list[str], features, operating_point: dict | None,
+                   run_path: Path):
+    """The TFLite Model Metadata of this run's raw-audio files: what they hear, the
+    operating point (also as the classifier's score threshold), the training data's
+    credits as the licence."""
+    from .. import __version__
+    from ..config import SILENCE, UNKNOWN
+    from .card import training_data
+    from .metadata import AudioMetadata
+
+    commands = [w for w in labels if w not in (SILENCE, UNKNOWN)]
+    threshold = float(operating_point["threshold"]) if operating_point else 0.0
+    description = (
+        f"Keyword spotter for {', '.join(commands)}: one window of "
+        f"{features.clip_seconds:g} s of {features.sample_rate} Hz mono audio in, the "
+        f"probability of each of {len(labels)} labels out ({SILENCE}: no speech, "
+        f"{UNKNOWN}: any other word).")
+    if operating_point:
+        description += (f" Operating point: a command is heard when its score is at least "
+                        f"{threshold:.2f} (chosen at training; also the score threshold).")
+    description += (f" The MFCC front end and a hand-written GRU are inside the graph. "
+                    f"Made by speechgru {__version__} from the run {run_name}.")
+    credits = [f"{name}: {note}" for name, note in training_data(run_path) if note]
+    return AudioMetadata(
+        name=f"speechgru {run_name}", description=description,
+        version=f"{run_name} (speechgru {__version__})", author="speechgru",
+        license="; ".join(credits) or "see the training data's licences",
+        sample_rate=features.sample_rate, channels=1, labels=tuple(labels),
+        score_threshold=threshold)
+
+
 def stream_states(stream_model, x: np.ndarray) -> dict[str, np.ndarray]:
     """Every step's inputs (``frame`` and each state) of the Keras stream model run from
     zero states over each clip of ``x``: the representative data of ``stream_int8``."""
@@ -221,7 +268,7 @@ def _run(variant: Variant, path: Path, data: dict):
 
 
 def _export_variant(variant: Variant, sources: _Sources, out: Path, work: Path,
-                    data: dict, convert) -> dict:
+                    data: dict, convert, metadata=None) -> dict:
     """Convert one row of the table and check it; a failure is ``{"error": why}``."""
     src = sources[variant.source]  # ConfigError: the caller reports the variant skipped
     calib = None
@@ -236,7 +283,14 @@ def _export_variant(variant: Variant, sources: _Sources, out: Path, work: Path,
         convert(src, path, variant.quantization, calib)
     except ExportError as exc:
         return {"error": str(exc)}
-    try:
+    if variant.metadata and metadata is not None:
+        from .metadata import embed
+
+        try:
+            atomic_write_bytes(path, embed(path.read_bytes(), metadata))
+        except ExportError as exc:
+            return {"error": str(exc)}
+    try:  # the file as shipped (with its metadata) is the file checked
         got, ms = _run(variant, path, data)
     except (RuntimeError, ValueError, KeyError, ExportError) as exc:
         return {"error": f"converted but does not run: {exc}"}
@@ -330,6 +384,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
     # the run's name, not its path: a model directory is shipped, the exporter's paths not
     report = {"run": run.path.resolve().name, "clips": len(y_val), "labels": labels,
               "operating_point": run.operating_point(), "models": {}, "skipped": {}}
+    metadata = audio_metadata(report["run"], labels, F, run.operating_point(), run.path)
     with owned_tempdir(out_dir.parent, out_dir.name) as tmp:
         work = tmp / "work"
         work.mkdir()
@@ -339,7 +394,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
             for variant in chosen:
                 try:
                     report["models"][variant.name] = _export_variant(
-                        variant, sources, tmp, work, data, convert)
+                        variant, sources, tmp, work, data, convert, metadata)
                 except ConfigError as exc:
                     report["skipped"][variant.name] = str(exc)
         report["keras_accuracy"] = float((ref.argmax(1) == y_val).mean())
