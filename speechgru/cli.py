@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from .errors import SpeechGRUError
 
@@ -299,6 +300,25 @@ def cmd_listen(args) -> int:
     return 0
 
 
+def cmd_web(args) -> int:
+    from .web import serve, write_page
+
+    out = Path(args.out) if args.out else Path("web") / Path(args.model_dir).resolve().name
+    page = write_page(args.model_dir, out, tasks_audio_dir=args.tasks_audio, force=args.force,
+                      threshold=args.threshold)
+    print(f"wrote {out}/: index.html, app.js, model.tflite ({page['model']}), page.json and "
+          f"MediaPipe's web client ({page['client']}); operating point "
+          f"{page['threshold']:.2f}")
+    if not args.serve:
+        print(f"Next: speechgru web {args.model_dir} --out {out} --force --serve (or serve "
+              f"{out}/ with any web server)")
+        return 0
+    serve(out, args.port, ready=lambda url: print(
+        f"serving {out}/ at {url} — open it, press Start and speak (Ctrl-C stops)",
+        flush=True))
+    return 0
+
+
 def cmd_download(args) -> int:
     from .data.download import download
 
@@ -496,6 +516,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "compute per hop)")
     s.add_argument("--json", action="store_true", help="one JSON object per detection")
     s.set_defaults(func=cmd_listen)
+
+    s = sub.add_parser("web", help="a web page that listens to the microphone with the model "
+                       "(MediaPipe Tasks for the web, served on localhost)")
+    s.add_argument("model_dir", help="an exported model directory with wave_float32.tflite")
+    s.add_argument("--out", help="the page's folder (default: web/<model name>)")
+    s.add_argument("--force", action="store_true", help="replace a page written before")
+    s.add_argument("--serve", action="store_true", help="then serve it on localhost")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--threshold", type=float,
+                   help="the operating point (default: the model's, chosen at training)")
+    s.add_argument("--tasks-audio", help="a copy of the npm package @mediapipe/tasks-audio "
+                   "(default: installed once with npm into speechgru's cache)")
+    s.set_defaults(func=cmd_web)
     return p
 
 
