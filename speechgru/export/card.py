@@ -164,6 +164,7 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
                  f"states over a window's {F.num_frames} frames the stream model is the clip "
                  "classifier too: `speechgru predict --variant int8` runs `stream_int8` so."))
                 if file in have), "",
+            *(_mediapipe_lines(F, point) if "wave_float32.tflite" in have else []),
             "**A microcontroller (TensorFlow Lite for Microcontrollers)**: `micro/` holds "
             f"`{micro.get('model', 'stream_int8.tflite')}` as a C array, the operators to "
             "register, the tensors in call order and the tensor arena"
@@ -185,6 +186,44 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
         out += [f"- `{name}`" + (f": {note}" if note else "") for name, note in sources]
         out.append("")
     return "\n".join(out)
+
+
+def _mediapipe_lines(F, point: dict | None) -> list[str]:
+    """How MediaPipe Tasks runs ``wave_float32.tflite`` on Android and on the web."""
+    thr = f"{point['threshold']:.2f}" if point else "none"
+    return [
+        "**MediaPipe Tasks (Android, iOS, the web, Python) and Android Studio's model "
+        "binding**: `wave_float32.tflite` carries TFLite Model Metadata — audio input at "
+        f"{F.sample_rate} Hz, 1 channel, `(1, {F.clip_samples})` float32 samples; "
+        "`labels.txt` packed inside as the output's labels; name, description, version, "
+        f"author, licence; the operating point ({thr}) as the score threshold, so classes "
+        "below it are not returned unless you set `scoreThreshold`. Copy that one file; "
+        "MediaPipe resamples what you give it to the model's rate. Only this file has "
+        "metadata: the MFCC-input models need speechgru's front end, the stream models "
+        "carry states between calls, which these clients do not, and TFLite Micro reads no "
+        "metadata.", "",
+        "```kotlin", "// Android: com.google.mediapipe:tasks-audio",
+        "val classifier = AudioClassifier.createFromOptions(context,",
+        "    AudioClassifier.AudioClassifierOptions.builder()",
+        "        .setBaseOptions(BaseOptions.builder().setModelAssetPath(\"wave_float32.tflite\")"
+        ".build())",
+        "        .setRunningMode(RunningMode.AUDIO_CLIPS).build())",
+        "val audio = AudioData.create(AudioData.AudioDataFormat.builder()",
+        f"    .setNumOfChannels(1).setSampleRate({F.sample_rate}f).build(), "
+        f"{F.clip_samples})",
+        "audio.load(samples)  // FloatArray in [-1, 1]",
+        "val best = classifier.classify(audio).classificationResults()[0]",
+        "    .classifications()[0].categories().firstOrNull()  // null: below the operating point",
+        "```", "",
+        "```js", "// the web: npm @mediapipe/tasks-audio (speechgru web writes a whole page)",
+        "import { AudioClassifier, FilesetResolver } from \"@mediapipe/tasks-audio\";",
+        "const fileset = await FilesetResolver.forAudioTasks(\"./wasm\");",
+        "const classifier = await AudioClassifier.createFromModelPath(fileset, "
+        "\"wave_float32.tflite\");",
+        f"const [result] = classifier.classify(samples, {F.sample_rate});  "
+        "// Float32Array, one window",
+        "const best = result.classifications[0].categories[0];  // {categoryName, score}",
+        "```", ""]
 
 
 def write_model_card(model_dir: Path, report: dict, config: RunConfig, run_path: Path,

@@ -40,7 +40,7 @@ function show(label, p, time) {
   li.querySelector("b").textContent = label;
   li.querySelector(".p").textContent = p.toFixed(2);
   li.querySelector(".t").textContent = `at ${time.toFixed(1)} s`;
-  $("heard").prepend(li);
+  $("heard").append(li);
 }
 
 function endRun() {

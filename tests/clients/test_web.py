@@ -101,12 +101,11 @@ def test_the_page_shows_the_words_heard_by_a_fake_microphone(page, exported, syn
             heard: list[str] = []
             while time.time() < deadline and len(heard) < len(known):
                 time.sleep(0.5)
-                # newest first on the page
                 heard = tab.eval_on_selector_all("#heard li",
-                                                 "els => els.map(e => e.dataset.label)")[::-1]
+                                                 "els => els.map(e => e.dataset.label)")
             time.sleep(1.0)
             heard = tab.eval_on_selector_all("#heard li",
-                                             "els => els.map(e => e.dataset.label)")[::-1]
+                                             "els => els.map(e => e.dataset.label)")
             tab.screenshot(path=str(tmp_path / "page.png"))
         finally:
             browser.close()
