@@ -30,7 +30,7 @@ demo: $(STAMP)
 	$(VENV)/bin/speechgru export $(DEMO_RUN) --out models/demo --force
 	yes=( $(DEMO_DATA)/yes/*_nohash_0.wav ); stop=( $(DEMO_DATA)/stop/*_nohash_0.wav ); \
 	$(VENV)/bin/speechgru predict models/demo "$${yes[@]:0:4}" "$${stop[@]:0:4}"
-	$(VENV)/bin/speechgru synth-recording $(DEMO_DATA) data/demo_stream.wav --words yes,stop,go
+	$(VENV)/bin/speechgru synth-recording $(DEMO_DATA) data/demo_stream.wav --words yes,stop,go --force
 	$(VENV)/bin/speechgru listen models/demo data/demo_stream.wav
 	@echo "the same recording heard by the pretrained model in the box:"
 	$(VENV)/bin/speechgru listen models/speech-commands-12 data/demo_stream.wav

@@ -77,7 +77,7 @@ def cmd_synth_recording(args) -> int:
     from .synth import long_recording
 
     truth = long_recording(args.data_dir, args.out_wav, words=tuple(args.words.split(",")),
-                           seconds=args.seconds, seed=args.seed)
+                           seconds=args.seconds, seed=args.seed, force=args.force)
     print(f"wrote {args.out_wav} ({args.seconds:g} s): " + ", ".join(
         f"{t['word']} at {t['time']:.2f} s" for t in truth))
     return 0
@@ -208,7 +208,12 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_evaluate_stream(args) -> int:
+    from .errors import ConfigError
     from .stream_eval import evaluate_stream, format_stream_report
+
+    if args.max_commands < 1 or args.max_others < 0:
+        raise ConfigError(f"--max-commands {args.max_commands} / --max-others "
+                          f"{args.max_others}: need at least 1 command and 0 or more others")
 
     r = evaluate_stream(args.target, args.data, split=args.split, variant=args.variant,
                         threshold=args.threshold, seed=args.seed,
@@ -393,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "known times, to try `speechgru listen`")
     s.add_argument("data_dir", help="a dataset to take the spoken commands from")
     s.add_argument("out_wav")
+    s.add_argument("--force", action="store_true", help="replace OUT.wav and OUT.json")
     s.add_argument("--words", default="yes,stop,go")
     s.add_argument("--seconds", type=float, default=20.0)
     s.add_argument("--seed", type=int, default=0)

@@ -58,11 +58,7 @@ class _JSONConfig:
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "config") -> Self:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{source}: not valid JSON ({exc})") from None
-        return cls.from_dict(data, source=source)
+        return cls.from_dict(parse_json(text, source=source), source=source)
 
     def save(self, path: str | Path) -> None:
         from .utils import atomic_write_text
@@ -89,12 +85,46 @@ def read_text(path: str | Path, *, error=ConfigError, limit: int = 16 << 20) -> 
         raise error(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def read_json(path: str | Path, *, error=ConfigError):
-    """A JSON file, or ``error`` naming it and what is wrong."""
+#: Deeper than any file speechgru writes or reads (a config is 3 levels, a manifest 4).
+MAX_JSON_DEPTH = 32
+
+
+def parse_json(text: str, *, source: str, error=ConfigError):
+    """JSON text as Python objects, or ``error`` naming ``source`` and what is wrong: not
+    JSON, a key given twice in one object (JSON would keep the last silently), or nesting
+    deeper than :data:`MAX_JSON_DEPTH`."""
+
+    def no_duplicates(pairs):
+        seen = {}
+        for k, v in pairs:
+            if k in seen:
+                raise error(f"{source}: the key {k!r} is given twice in one object; keep one")
+            seen[k] = v
+        return seen
+
     try:
-        return json.loads(read_text(path, error=error))
+        data = json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
-        raise error(f"{path}: not valid JSON ({exc})") from None
+        raise error(f"{source}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise error(f"{source}: nested deeper than any settings file (limit "
+                    f"{MAX_JSON_DEPTH} levels)") from None
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise error(f"{source}: nested deeper than any settings file (limit "
+                        f"{MAX_JSON_DEPTH} levels)")
+        if isinstance(value, dict):
+            stack += [(v, depth + 1) for v in value.values()]
+        elif isinstance(value, list):
+            stack += [(v, depth + 1) for v in value]
+    return data
+
+
+def read_json(path: str | Path, *, error=ConfigError):
+    """A JSON file, or ``error`` naming it and what is wrong (:func:`parse_json`)."""
+    return parse_json(read_text(path, error=error), source=str(path), error=error)
 
 
 def read_labels(path: Path, error=ConfigError) -> list[str]:

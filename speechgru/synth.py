@@ -416,24 +416,33 @@ def recipe_synth(words: tuple[str, ...], per_word: int, seed: int, *,
 
 def long_recording(data_dir: str | Path, out_wav: str | Path, *,
                    words: tuple[str, ...] = ("yes", "stop", "go"), seconds: float = 20.0,
-                   seed: int = 0, split: str = "test", noise_level: float = 0.001) -> list:
+                   seed: int = 0, split: str = "test", noise_level: float = 0.001,
+                   force: bool = False) -> list:
     """A long recording for ``speechgru listen``: quiet background noise with one clip of each
     of ``words`` (from ``split`` of the dataset in ``data_dir``) at evenly spread times.
 
     Writes ``out_wav`` and, beside it, ``<name>.json`` with the truth: each word and the
-    time (s) of the centre of its spoken part. Returns that list.
+    time (s) of the centre of its spoken part (an existing file is replaced only with
+    ``force``). Returns that list.
     """
     import json
 
     from .audio import load_clip
     from .data.layouts import scan_dataset
 
+    if not np.isfinite(seconds) or not 0 < seconds <= 24 * 3600:
+        raise SynthError(f"--seconds {seconds}: must be a number of seconds in (0, 86400]")
+    if len(words) * 2.0 > seconds:
+        raise SynthError(f"{seconds} s is too short for {len(words)} words (2 s each)")
+    out_wav = Path(out_wav)
+    for path in (out_wav, out_wav.with_suffix(".json")):
+        if not force and (path.exists() or path.is_symlink()):
+            raise SynthError(f"{path} exists; choose another name or pass --force to "
+                             "replace it")
     rng = np.random.default_rng(seed)
     ds = scan_dataset(data_dir)
     sr = 16000
     n = int(seconds * sr)
-    if len(words) * 2.0 > seconds:
-        raise SynthError(f"{seconds} s is too short for {len(words)} words (2 s each)")
     # the dataset's own background noise when it has some (what its silence class is
     # made of), else white noise; scaled to an RMS of noise_level
     bed = rng.standard_normal(n)
@@ -458,7 +467,6 @@ def long_recording(data_dir: str | Path, out_wav: str | Path, *,
         loud = np.flatnonzero(np.abs(y) > 0.1 * (np.abs(y).max() + 1e-9))
         centre = (loud[0] + loud[-1]) / 2 if len(loud) else sr / 2
         truth.append({"word": word, "time": round(float(start + centre) / sr, 3)})
-    out_wav = Path(out_wav)
     out_wav.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(out_wav), np.clip(rec, -1, 1), sr, subtype="PCM_16")
     out_wav.with_suffix(".json").write_text(json.dumps(truth, indent=1) + "\n")

@@ -79,6 +79,13 @@ CONFIG_CASES = {
     "unknown_section": ('{"optimizer": {}}', "optimizer"),
     "not_an_object": ('[1, 2, 3]', "JSON object"),
     "not_json": ('{"train": ', "not valid JSON"),
+    # round two: JSON that is valid but lies
+    "duplicate_key": ('{"train": {"epochs": 5, "epochs": 7}}', "given twice"),
+    "duplicate_section": ('{"train": {"words": ["yes"]}, "train": {"epochs": 7}}',
+                          "given twice"),
+    "nested_100000_deep": ('{"train": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                           "nested deeper"),
+    "nested_40_deep": ('{"train": {"words": ' + "[" * 40 + "]" * 40 + "}}", "nested deeper"),
 }
 
 
@@ -391,7 +398,34 @@ MODEL_CASES = {
     "manifest_garbage": (lambda m: (m / "manifest.json").write_text("{]"), "manifest.json"),
     "manifest_foreign": (lambda m: (m / "manifest.json").write_text('{"format": "x"}'),
                          "not a speechgru model manifest"),
+    # round two: a manifest is a closed world
+    "manifest_100000_deep": (lambda m: (m / "manifest.json").write_text(
+        "[" * 100_000 + "]" * 100_000), "nested deeper"),
+    "manifest_duplicate_key": (lambda m: (m / "manifest.json").write_text(
+        (m / "manifest.json").read_text().replace('"labels":', '"labels": [], "labels":', 1)),
+        "given twice"),
+    "manifest_lists_a_file_outside": (lambda m: _list_outside(m, "../outside/evil.tflite"),
+                                      "not a file inside the model directory"),
+    "manifest_lists_an_absolute_path": (lambda m: _list_outside(m, "/tmp/evil.tflite"),
+                                        "not a file inside the model directory"),
+    "tflite_symlinked_out": (lambda m: [_link_out(m, n) for n in ("wave_float32.tflite",
+                                                                  "frontend.tflite")],
+                             "a link or outside the model directory"),
 }
+
+
+def _list_outside(model: Path, name: str) -> None:
+    data = json.loads((model / "manifest.json").read_text())
+    data["files"][name] = dict(data["files"]["wave_float32.tflite"])
+    (model / "manifest.json").write_text(json.dumps(data))
+
+
+def _link_out(model: Path, name: str) -> None:
+    """``name`` moved out of the directory (the same bytes) and a symlink left in its place."""
+    outside = model.parent / "outside"
+    outside.mkdir(exist_ok=True)
+    shutil.move(model / name, outside / name)
+    (model / name).symlink_to(outside / name)
 
 
 def _swap(labels):
@@ -418,11 +452,14 @@ def test_a_model_directory_that_lies_is_refused(case, command, model_copy, synth
     (["listen", "{m}", "{wav}", "--phases", "0"], "phases"),
     (["listen", "{m}", "{wav}", "--threshold", "2"], "threshold"),
     (["listen", "{m}", "{wav}", "--smoothing", "0"], "smoothing"),
+    (["predict", "{m}", "{wav}", "--variant", "../outside/evil"], "no such model variant"),
+    (["evaluate-stream", "{m}", "--data", "{data}", "--max-commands", "-1"],
+     "--max-commands"),
 ])
 def test_bad_runtime_arguments(args, needle, exported, synth_dir, capsys):
     root, _ = exported
     wav = sorted((synth_dir / "yes").glob("*.wav"))[0]
-    argv = [a.format(m=root / "model", wav=wav) for a in args]
+    argv = [a.format(m=root / "model", wav=wav, data=synth_dir) for a in args]
     rc, _, err = run_cli(capsys, *argv)
     assert_error(rc, err, needle)
 
@@ -635,3 +672,31 @@ def test_sigkill_during_export_leaves_no_converter_and_no_temp_folder(exported, 
     assert _wait_until(lambda: not [k for k in kids if _alive(k)], 20), kids
     assert _wait_until(lambda: not any(out.iterdir()), 20), list(out.iterdir())
 
+
+
+# ---------------------------------------------------------------------------- round two
+
+
+@pytest.mark.parametrize("seconds", ["inf", "nan", "-3", "1e12"])
+def test_synth_recording_refuses_absurd_lengths(seconds, synth_dir, tmp_path, capsys):
+    rc, _, err = run_cli(capsys, "synth-recording", synth_dir, tmp_path / "talk.wav",
+                         "--seconds", seconds)
+    assert_error(rc, err, "--seconds")
+    assert not list(tmp_path.iterdir())
+
+
+def test_synth_recording_never_overwrites_without_force(synth_dir, tmp_path, capsys):
+    for name in ("talk.wav", "talk.json"):
+        mine = tmp_path / name
+        mine.write_bytes(b"the user's own " + name.encode())
+        rc, _, err = run_cli(capsys, "synth-recording", synth_dir, tmp_path / "talk.wav",
+                             "--seconds", "6", "--words", "yes")
+        assert_error(rc, err, str(mine), "exists")
+        assert mine.read_bytes() == b"the user's own " + name.encode()
+        mine.unlink()
+    rc, _, err = run_cli(capsys, "synth-recording", synth_dir, tmp_path / "talk.wav",
+                         "--seconds", "6", "--words", "yes")
+    assert rc == 0, err
+    rc, _, err = run_cli(capsys, "synth-recording", synth_dir, tmp_path / "talk.wav",
+                         "--seconds", "6", "--words", "yes", "--force")
+    assert rc == 0, err

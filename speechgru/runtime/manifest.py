@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..config import read_json
 from ..errors import ExportError
 from ..utils import atomic_write_text, file_sha256
 
@@ -40,11 +41,19 @@ def write_manifest(model_dir: Path, *, labels: list[str], features: dict,
     return manifest
 
 
+def _plain_name(name: str) -> bool:
+    """A relative POSIX path of ordinary parts: no '..', no absolute path, no backslash, no
+    empty or hidden part."""
+    parts = name.split("/")
+    return bool(name) and "\\" not in name and "\0" not in name and all(
+        p and p not in (".", "..") and not p.startswith(".") for p in parts)
+
+
 def is_model_dir(path: Path) -> bool:
     """True when ``path`` is a directory with a manifest this package wrote."""
     try:
-        data = json.loads((path / NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json(path / NAME, error=ExportError)
+    except ExportError:
         return False
     return isinstance(data, dict) and data.get("format") == FORMAT
 
@@ -60,10 +69,7 @@ class Manifest:
         if not path.is_file():
             raise ExportError(f"{self.dir}: not an exported model directory (no {NAME}); "
                               "export it again with `speechgru export`")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ExportError(f"{path}: unreadable ({exc})") from None
+        data = read_json(path, error=ExportError)
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ExportError(f"{path}: not a speechgru model manifest")
         if data.get("format_version") != FORMAT_VERSION:
@@ -74,6 +80,10 @@ class Manifest:
                 isinstance(v, dict) and isinstance(v.get("sha256"), str)
                 for v in files.values()):
             raise ExportError(f"{path}: damaged (no file list)")
+        bad = sorted(n for n in files if not _plain_name(n))
+        if bad:
+            raise ExportError(f"{path}: lists {bad[0]!r}, which is not a file inside the model "
+                              "directory (a manifest names only plain relative paths)")
         self.data, self.files = data, files
         self._verified: set[str] = set()
 
@@ -88,6 +98,11 @@ class Manifest:
             raise ExportError(f"{path}: not part of this model (the manifest lists {have})")
         if not path.is_file():
             raise ExportError(f"{path}: missing (listed in {NAME})")
+        if any(p.is_symlink() for p in (path, *path.parents)
+               if p != self.dir and p.is_relative_to(self.dir)) \
+                or not path.resolve().is_relative_to(self.dir.resolve()):
+            raise ExportError(f"{path}: a link or outside the model directory; a model's files "
+                              "are plain files inside it")
         if file_sha256(path) != entry["sha256"]:
             raise ExportError(f"{path}: does not match {NAME} (changed or damaged after "
                               "export); export the model again")
