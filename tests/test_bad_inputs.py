@@ -700,3 +700,48 @@ def test_synth_recording_never_overwrites_without_force(synth_dir, tmp_path, cap
     rc, _, err = run_cli(capsys, "synth-recording", synth_dir, tmp_path / "talk.wav",
                          "--seconds", "6", "--words", "yes", "--force")
     assert rc == 0, err
+
+
+def test_train_never_writes_into_a_folder_of_the_users(synth_dir, tmp_path, capsys):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for name in ("labels.txt", "history.csv", "metrics.json"):
+        (notes / name).write_text(f"my {name}")
+    before = snapshot(notes)
+    rc, _, err = run_cli(capsys, "train", "--data", synth_dir, "--out", notes, "--cache-dir",
+                         tmp_path / "cache")
+    assert_error(rc, err, str(notes), "not a run directory")
+    assert snapshot(notes) == before
+
+
+@pytest.mark.parametrize("extra", ["notes.txt", "my_takes/take1.wav", "forged"])
+def test_export_force_replaces_only_an_untouched_export(extra, run_copy, exported, tmp_path,
+                                                        capsys):
+    root, _ = exported
+    out = tmp_path / "m"
+    if extra == "forged":  # a one-line manifest in a folder of the user's
+        out.mkdir()
+        (out / "chapter1.tex").write_text("\\chapter{One}")
+        (out / "manifest.json").write_text('{"format": "speechgru-model"}')
+    else:
+        shutil.copytree(root / "model", out)
+        (out / extra).parent.mkdir(parents=True, exist_ok=True)
+        (out / extra).write_text("mine")
+    before = snapshot(out)
+    rc, _, err = run_cli(capsys, "export", run_copy, "--out", out, "--force")
+    assert_error(rc, err, str(out))
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("labels", ["swapped", "escape"])
+def test_export_checks_the_runs_labels(labels, run_copy, tmp_path, capsys):
+    path = run_copy / "labels.txt"
+    words = path.read_text().split()
+    if labels == "swapped":
+        words[2], words[3] = words[3], words[2]
+    else:
+        words[-1] = "../../escape"
+    path.write_text("\n".join(words) + "\n")
+    rc, _, err = run_cli(capsys, "export", run_copy, "--out", tmp_path / "m")
+    assert_error(rc, err, "labels.txt")
+    assert not (tmp_path / "m").exists()

@@ -312,7 +312,7 @@ def _export_variant(variant: Variant, sources: _Sources, out: Path, work: Path,
 def _check_out_dir(out_dir: Path, run_dir: Path, force: bool) -> None:
     """``out_dir`` may be written: new, or (with ``force``) a model directory this package
     wrote that is not the run, an ancestor of it, the working or the home directory."""
-    from ..runtime.manifest import is_model_dir
+    from ..runtime.manifest import is_model_dir, unowned_files
 
     out, run = out_dir.resolve(), run_dir.resolve()
     protected = {"the run directory": run, "the working directory": Path.cwd().resolve(),
@@ -329,6 +329,11 @@ def _check_out_dir(out_dir: Path, run_dir: Path, force: bool) -> None:
         raise ExportError(f"{out_dir}: exists and is not a model directory written by "
                           "speechgru (no manifest.json); --force replaces only those: move "
                           "it away yourself or choose another --out")
+    why = unowned_files(out_dir)
+    if why is not None:
+        raise ExportError(f"{out_dir}: --force replaces only a model directory exactly as "
+                          f"export wrote it, and this one is not ({why}); move your files "
+                          "out of it or choose another --out")
 
 
 def _swap_in(new: Path, out_dir: Path) -> None:

@@ -49,6 +49,25 @@ def _plain_name(name: str) -> bool:
         p and p not in (".", "..") and not p.startswith(".") for p in parts)
 
 
+def unowned_files(path: Path) -> str | None:
+    """Why ``path`` is not a model directory exactly as ``speechgru export`` wrote it (None
+    when it is): a manifest that loads, every listed file present with its sha256, and
+    nothing else in the folder."""
+    try:
+        manifest = Manifest(path)
+        for name in manifest.files:
+            manifest.verify(name)
+    except ExportError as exc:
+        return str(exc)
+    files = {NAME, *manifest.files}
+    dirs = {q.as_posix() for n in files for q in Path(n).parents if q != Path(".")}
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).as_posix()
+        if rel not in (dirs if p.is_dir() and not p.is_symlink() else files):
+            return f"{p}: not written by speechgru export"
+    return None
+
+
 def is_model_dir(path: Path) -> bool:
     """True when ``path`` is a directory with a manifest this package wrote."""
     try:

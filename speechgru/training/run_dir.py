@@ -192,5 +192,16 @@ class RunDir:
     def load(self):
         """``(RunConfig, labels, best model)`` of a finished run."""
         self.require("config.json", "labels.txt", "best.keras")
-        return self.config(), self.labels(), self.load_model("best")
+        config, labels = self.config(), self.labels()
+        if labels != config.train.labels:
+            raise ConfigError(f"{self.path / 'labels.txt'}: {labels} differs from the classes "
+                              f"the run was trained on ({config.train.labels}, from "
+                              "config.json); restore labels.txt (a model's outputs keep "
+                              "their order)")
+        model = self.load_model("best")
+        outputs = int(model.outputs[0].shape[-1])
+        if outputs != len(labels):
+            raise ConfigError(f"{self.path / 'best.keras'}: {outputs} outputs but labels.txt "
+                              f"has {len(labels)} labels; the run directory is inconsistent")
+        return config, labels, model
 

@@ -500,6 +500,11 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
         if run.exists():
             raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it "
                               "or choose another --out")
+        out = Path(run_dir)
+        if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
+            raise ConfigError(f"{run_dir}: exists and is not a run directory (it holds files "
+                              "train did not write); train writes only into a new or empty "
+                              "folder: choose another --out")
         config = config or RunConfig(FeatureConfig(), ModelConfig(), TrainConfig())
         _refuse_ensemble(config, run_dir)
         if config.train.teacher_run:  # the run's config names its teacher wherever it resumes
