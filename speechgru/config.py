@@ -453,9 +453,20 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"{source}: unknown section(s) {unknown}; "
                               "valid sections are features, model, train")
-        return cls(FeatureConfig.from_dict(data.get("features", {}), source=source),
-                   ModelConfig.from_dict(data.get("model", {}), source=source),
-                   TrainConfig.from_dict(data.get("train", {}), source=source))
+        config = cls(FeatureConfig.from_dict(data.get("features", {}), source=source),
+                     ModelConfig.from_dict(data.get("model", {}), source=source),
+                     TrainConfig.from_dict(data.get("train", {}), source=source))
+        F, T = config.features, config.train
+        for name, value, limit, of in (
+                ("time_mask_frames", T.time_mask_frames, F.num_frames, "frames a clip has"),
+                ("freq_mask_bands", T.freq_mask_bands, F.num_features,
+                 "features a frame has"),
+                ("time_shift_ms", T.time_shift_ms, 1000 * F.clip_seconds,
+                 "milliseconds a clip lasts")):
+            if value > limit:
+                raise ConfigError(f"{source}: train.{name} {value} is more than the {limit:g} "
+                                  f"{of} (features)")
+        return config
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:

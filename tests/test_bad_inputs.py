@@ -85,6 +85,9 @@ CONFIG_CASES = {
                           "given twice"),
     "nested_100000_deep": ('{"train": ' + "[" * 100_000 + "]" * 100_000 + "}",
                            "nested deeper"),
+    "time_mask_1000_frames": ('{"train": {"time_mask_frames": 1000}}', "time_mask_frames"),
+    "freq_mask_wider_than_the_mfcc": ('{"train": {"freq_mask_bands": 300}}',
+                                      "freq_mask_bands"),
     "nested_40_deep": ('{"train": {"words": ' + "[" * 40 + "]" * 40 + "}}", "nested deeper"),
 }
 

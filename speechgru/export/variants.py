@@ -92,7 +92,8 @@ NAMES = tuple(v.name for v in VARIANTS)
 
 def select(names) -> tuple[Variant, ...]:
     """The variants named (file names, with or without ``.tflite``); without names, the
-    default ones."""
+    default ones. A stream file brings ``frontend.tflite`` (``listen`` and ``predict`` need
+    it beside the stream model)."""
     if not names:
         return tuple(v for v in VARIANTS if v.default)
     wanted = [n if n.endswith(".tflite") else f"{n}.tflite" for n in names]
@@ -100,6 +101,8 @@ def select(names) -> tuple[Variant, ...]:
     if unknown:
         raise ConfigError(f"--variants: unknown {', '.join(unknown)}; choose from "
                           f"{', '.join(n.removesuffix('.tflite') for n in NAMES)}")
+    if any(n.startswith("stream_") for n in wanted):  # listen needs the front end beside it
+        wanted.append("frontend.tflite")
     return tuple(v for v in VARIANTS if v.name in wanted)
 
 

@@ -80,3 +80,13 @@ def test_a_rescaled_state_input_keeps_the_arithmetic(exported, tmp_path):
         got[requantize] = float(np.abs(StreamStep(path, x.shape[-1]).clips(x) - ref).max())
     print(f"largest |Δp| rescaled {got[True]:.3f}, scale alone {got[False]:.3f}")
     assert got[True] <= 0.1 and got[False] > got[True]
+
+
+def test_a_stream_variant_brings_its_front_end():
+    """``--variants float32,stream_float32`` must not make an export that listen refuses
+    (``frontend.tflite`` missing)."""
+    from speechgru.export.variants import select
+
+    names = [v.name for v in select(["float32", "stream_float32"])]
+    assert names == ["float32.tflite", "frontend.tflite", "stream_float32.tflite"]
+    assert [v.name for v in select(["float32"])] == ["float32.tflite"]
