@@ -18,7 +18,9 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[train,dev,distill]' 2>&1 | $(QUIET_PIP)
-	$(PY) -c "import speechgru, tensorflow, librosa, ai_edge_litert"
+	@# TensorFlow's C++ start-up lines go to a log, shown only when the import fails
+	$(PY) -c "import speechgru, tensorflow, librosa, ai_edge_litert" 2>$(VENV)/import-check.log \
+		|| { cat $(VENV)/import-check.log; exit 1; }
 	touch $@
 
 demo: $(STAMP)

@@ -147,3 +147,40 @@ def import_tensorflow_quietly():
         with native_stderr_hidden():
             import tensorflow  # noqa: F401
     return sys.modules["tensorflow"]
+
+
+class DirLock:
+    """An exclusive advisory lock (``flock``) on a directory, held until :meth:`release` or
+    the process ends (a killed holder frees it): two commands never write one run or one
+    folder of exports at once. Nothing is written into the directory."""
+
+    def __init__(self, path: str | Path, what: str, target: str | Path | None = None):
+        from .errors import ConfigError
+
+        self.path, self.fd = Path(path), None
+        self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.release()
+            raise ConfigError(f"{target or self.path}: another speechgru {what} is writing "
+                              f"into {self.path} now; wait for it to finish or choose another "
+                              "--out") from None
+        except ImportError:  # no flock (not POSIX): no lock
+            pass
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __del__(self):
+        self.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()

@@ -748,3 +748,30 @@ def test_export_checks_the_runs_labels(labels, run_copy, tmp_path, capsys):
     rc, _, err = run_cli(capsys, "export", run_copy, "--out", tmp_path / "m")
     assert_error(rc, err, "labels.txt")
     assert not (tmp_path / "m").exists()
+
+
+def test_two_exports_to_one_folder_at_once_one_wins_nothing_mixed(run_copy, tmp_path):
+    out = tmp_path / "m"
+    cmd = [sys.executable, "-m", "speechgru", "export", str(run_copy), "--out", str(out)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    codes = sorted(rc for rc, _ in results)
+    assert codes == [0, 2], results
+    loser = next(err for rc, err in results if rc == 2)
+    assert len(loser.strip().splitlines()) == 1 and str(out) in loser
+    from speechgru.runtime.manifest import unowned_files
+
+    assert unowned_files(out) is None  # the winner's export, whole
+
+
+def test_train_into_a_run_another_train_is_writing_is_refused(synth_dir, tmp_path, capsys):
+    from speechgru.utils import DirLock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with DirLock(run, "train"):  # another train holds it
+        rc, _, err = run_cli(capsys, "train", "--data", synth_dir, "--out", run,
+                             "--epochs", "1", "--cache-dir", tmp_path / "cache")
+    assert_error(rc, err, str(run), "another speechgru train")
+    assert not list(run.iterdir())

@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import ConfigError, ExportError
 from ..utils import (
     TEMP_SUFFIX,
+    DirLock,
     atomic_write_bytes,
     atomic_write_text,
     owned_tempdir,
@@ -373,10 +374,15 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
 
     chosen = select(variants)
     run = RunDir(run_dir)
-    config, labels, model = run.load()
-    calib = run.calibration()
+    run.require("config.json", "labels.txt", "best.keras")
     out_dir = Path(out_dir) if out_dir else Path("models") / run.path.resolve().name
     _check_out_dir(out_dir, run.path, force)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # one export at a time into a folder: a second one (same --out) is refused, not raced
+    lock = DirLock(out_dir.parent, "export", target=out_dir)
+    _check_out_dir(out_dir, run.path, force)  # again: another may have finished meanwhile
+    config, labels, model = run.load()
+    calib = run.calibration()
     F = config.features
     T, D = F.num_frames, F.num_features
     x_val, y_val, pcm, x_train = (calib["val_x"][:max_clips], calib["val_y"][:max_clips],
@@ -421,5 +427,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
                        operating_point=run.operating_point())
         publish_tree(tmp)
         _swap_in(tmp, out_dir)
+    lock.release()
     report["out_dir"] = str(out_dir)
     return report

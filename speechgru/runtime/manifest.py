@@ -63,7 +63,10 @@ def unowned_files(path: Path) -> str | None:
     dirs = {q.as_posix() for n in files for q in Path(n).parents if q != Path(".")}
     for p in sorted(path.rglob("*")):
         rel = p.relative_to(path).as_posix()
-        if rel not in (dirs if p.is_dir() and not p.is_symlink() else files):
+        if p.is_dir() and not p.is_symlink():
+            if rel not in dirs and any(p.iterdir()):  # an empty folder holds nothing
+                return f"{p}: not written by speechgru export"
+        elif rel not in files:
             return f"{p}: not written by speechgru export"
     return None
 

@@ -26,7 +26,7 @@ from ..config import SILENCE, UNKNOWN, FeatureConfig, ModelConfig, RunConfig, Tr
 from ..data.cache import extract_features
 from ..data.layouts import SPLITS, Clip, Dataset, scan_dataset
 from ..errors import ConfigError, DataError
-from ..utils import atomic_write_text, inside
+from ..utils import DirLock, atomic_write_text, inside
 from .run_dir import RunDir
 
 
@@ -536,6 +536,11 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
                           "examples of an epoch; lower batch_size or add data")
     steps = int(np.ceil(n_epoch / tc.batch_size))
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = DirLock(run_dir, "train")  # held while this run is written: one writer a run
+    if not resume and (run.exists() or any(p.name != "logs" for p in run_dir.iterdir())):
+        lock.release()  # another train got here first and finished
+        raise ConfigError(f"{run_dir}: another train wrote a run here meanwhile; choose "
+                          "another --out")
     if not resume:
         run.save_splits(splits)
         _save_calibration(run, prep, config)
