@@ -460,9 +460,20 @@ def _refuse_ensemble(config: RunConfig, run_dir: Path) -> None:
 
 
 def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
-          config: RunConfig | None = None, *, resume: bool = False,
-          resume_epochs: int | None = None, cache_dir: str | Path | None = ".cache/features",
-          verbose: int | str = "auto", strategy: str = "default") -> dict:
+          config: RunConfig | None = None, **kwargs) -> dict:
+    locks: list[DirLock] = []  # released however the training ends (an exception too)
+    try:
+        return _train(data_dirs, run_dir, config, locks=locks, **kwargs)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
+           config: RunConfig | None = None, *, resume: bool = False,
+           resume_epochs: int | None = None, cache_dir: str | Path | None = ".cache/features",
+           verbose: int | str = "auto", strategy: str = "default",
+           locks: list | None = None) -> dict:
     """Train a model and fill ``run_dir``; returns the validation metrics of the best model.
 
     The split is decided here, once, and saved in the run (``splits.json``).
@@ -537,6 +548,8 @@ def train(data_dirs: list[str | Path] | None, run_dir: str | Path,
     steps = int(np.ceil(n_epoch / tc.batch_size))
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = DirLock(run_dir, "train")  # held while this run is written: one writer a run
+    if locks is not None:
+        locks.append(lock)
     if not resume and (run.exists() or any(p.name != "logs" for p in run_dir.iterdir())):
         lock.release()  # another train got here first and finished
         raise ConfigError(f"{run_dir}: another train wrote a run here meanwhile; choose "
@@ -691,3 +704,6 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, *,
                    title=f"{name}, accuracy {m['accuracy']:.3f}")
     m["written"] = [str(out / f"{name}.json"), str(out / f"{name}-confusion.png")]
     return m
+
+
+train.__doc__ = _train.__doc__
