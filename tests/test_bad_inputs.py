@@ -409,8 +409,9 @@ MODEL_CASES = {
         "given twice"),
     "manifest_lists_a_file_outside": (lambda m: _list_outside(m, "../outside/evil.tflite"),
                                       "not a file inside the model directory"),
-    "manifest_lists_an_absolute_path": (lambda m: _list_outside(m, "/tmp/evil.tflite"),
-                                        "not a file inside the model directory"),
+    "manifest_lists_an_absolute_path": (  # the test's own folder, as an absolute path
+        lambda m: _list_outside(m, (m.parent.resolve() / "evil.tflite").as_posix()),
+        "not a file inside the model directory"),
     "tflite_symlinked_out": (lambda m: [_link_out(m, n) for n in ("wave_float32.tflite",
                                                                   "frontend.tflite")],
                              "a link or outside the model directory"),

@@ -367,10 +367,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
     names the variants that failed, ``report["skipped"]`` those this run cannot have and
     why. Nothing exists at ``out_dir`` until the whole directory is ready; ``force``
     replaces only a model directory this package wrote."""
-    from ..runtime.manifest import write_manifest
     from ..training.run_dir import RunDir
-    from .card import tflite_ops, write_model_card
-    from .micro import MODELS, write_micro
 
     chosen = select(variants)
     run = RunDir(run_dir)
@@ -379,8 +376,17 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
     _check_out_dir(out_dir, run.path, force)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # one export at a time into a folder: a second one (same --out) is refused, not raced
-    lock = DirLock(out_dir.parent, "export", target=out_dir)
-    _check_out_dir(out_dir, run.path, force)  # again: another may have finished meanwhile
+    with DirLock(out_dir.parent, "export", target=out_dir):
+        _check_out_dir(out_dir, run.path, force)  # again: another may have finished meanwhile
+        return _export(run, out_dir, chosen, max_clips)
+
+
+def _export(run, out_dir: Path, chosen: tuple[Variant, ...], max_clips: int) -> dict:
+    """:func:`export_run` once ``out_dir`` is checked and locked."""
+    from ..runtime.manifest import write_manifest
+    from .card import tflite_ops, write_model_card
+    from .micro import MODELS, write_micro
+
     config, labels, model = run.load()
     calib = run.calibration()
     F = config.features
@@ -427,6 +433,5 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
                        operating_point=run.operating_point())
         publish_tree(tmp)
         _swap_in(tmp, out_dir)
-    lock.release()
     report["out_dir"] = str(out_dir)
     return report
