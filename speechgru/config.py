@@ -355,7 +355,8 @@ class TrainConfig(_JSONConfig):
     freq_masks: int = 2
     freq_mask_bands: int = 4
     # the operating point: the lowest threshold that takes at most this share of the
-    # validation `_unknown_` clips for a command (stored in the run and the export)
+    # validation split's real other words for a command (every `_unknown_` clip when it
+    # holds fewer than 30 real ones; stored in the run and the export)
     target_false_accept: float = 0.03
     # distillation: targets are (1 - distill) * one-hot + distill * a frozen speech-embedding
     # teacher's out-of-fold probabilities (speechgru.training.teacher; speechgru[distill])
@@ -365,8 +366,8 @@ class TrainConfig(_JSONConfig):
     # it (speechgru.training.teacher.run_teacher); "": the speech-embedding teacher
     teacher_run: str = ""
     # real voices in `_unknown_`: the share of each epoch's unknown clips drawn from real
-    # (not synthetic) recordings when there are both (0: as they fall from the pool; the
-    # operating point weighs them so too), and real command clips played backwards as
+    # (not synthetic) recordings when there are both (0: as they fall from the pool), and
+    # real command clips played backwards as
     # more real non-words (reversed_negatives). Measured on unseen speakers (README):
     # +1.0 point of top-1, +6.7 points of command recall where 3 % of FSDD's digits pass
     real_unknown_share: float = 0.5

@@ -54,6 +54,17 @@ def _pct(v) -> str:
     return f"{100 * v:.1f} %"
 
 
+def _chosen_on(point: dict) -> str:
+    """Where the operating point was set, as the card says it."""
+    text = str(point.get("chosen_on", "the validation clips")).replace("validation: ",
+                                                                      "the validation split's ")
+    synthetic = point.get("synthetic_false_accept_rate")
+    if synthetic is not None:
+        text += (f" (there, {_pct(point.get('false_accept_rate'))} of them and "
+                 f"{_pct(synthetic)} of the synthetic near-misses are taken for a command)")
+    return text
+
+
 def _accuracy_lines(run_path: Path) -> list[str]:
     lines = []
     metrics = run_path / "metrics.json"
@@ -110,11 +121,10 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
            f"- **Model**: {arch}."]
     if point:
         out.append(f"- **Operating point**: threshold **{point['threshold']:.2f}** — below it "
-                   f"the answer is `{UNKNOWN}`. Chosen at training on the validation clips "
-                   f"as the lowest threshold taking at most "
-                   f"{_pct(point.get('target_false_accept', 0.03))} of the `{UNKNOWN}` clips "
-                   "for a command; `speechgru predict`/`listen` use it unless given "
-                   "`--threshold`.")
+                   f"the answer is `{UNKNOWN}`. Chosen at training as the lowest threshold taking "
+                   f"at most {_pct(point.get('target_false_accept_rate', 0.03))} of the "
+                   f"other words for a command, on {_chosen_on(point)}; "
+                   "`speechgru predict`/`listen` use it unless given `--threshold`.")
     acc = _accuracy_lines(run_path)
     if acc:
         out += ["", "## Accuracy (12-label top-1 at threshold 0; clips of speakers not "

@@ -130,20 +130,6 @@ def prepare(splits: dict[str, list[Clip]], config: RunConfig, *,
                     va.clips, bad, real=real)
 
 
-def _source_weights(labels: list[str], y_val: np.ndarray, val_clips: list[Clip],
-                    share: float) -> np.ndarray | None:
-    """Weights of the validation clips that count the real ``_unknown_`` clips as
-    ``share`` of all, as training drew them (None: each clip counts once)."""
-    unk = y_val == labels.index(UNKNOWN)
-    real = _real_rows(val_clips)
-    if not share or not (unk & real).any() or not (unk & ~real).any():
-        return None
-    w = np.ones(len(y_val))
-    w[unk & real] = share / (unk & real).sum()
-    w[unk & ~real] = (1 - share) / (unk & ~real).sum()
-    return w
-
-
 def _real_rows(clips: list[Clip]) -> np.ndarray:
     """True for the clips of real recordings (a dataset folder speechgru did not
     synthesize); a clip's dataset is the folder above its word folder."""
@@ -623,10 +609,8 @@ def finish(run: RunDir, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
     probs = best.predict(x_val, batch_size=256, verbose=0)
     m = metrics(probs, y_val, labels)
     tc = run.config().train
-    weights = _source_weights(labels, y_val, val_clips, tc.real_unknown_share)
-    point = choose_operating_point(probs, y_val, labels, tc.target_false_accept, weights)
-    if weights is not None:
-        point["real_unknown_share"] = tc.real_unknown_share
+    point = choose_operating_point(probs, y_val, labels, tc.target_false_accept,
+                                   real=_real_rows(val_clips))
     run.save_operating_point(point)
     m["operating_point"] = point
     state = run.state()

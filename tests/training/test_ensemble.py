@@ -56,7 +56,7 @@ def test_the_ensemble_is_a_run_whose_output_is_the_mean_of_its_members(members):
     ens = np.asarray(run.load_model("best")(x))
     np.testing.assert_allclose(ens, np.mean(each, 0), atol=1e-5)
     point = run.operating_point()
-    assert point["chosen_on"] == "validation" and m["operating_point"] == point
+    assert point["chosen_on"].startswith("validation: ") and m["operating_point"] == point
     assert json.loads((out / "metrics.json").read_text())["ensemble_of"] == [str(r) for r in runs]
 
     scored = evaluate_run(out, split="validation", cache_dir=root / "cache", progress=False)

@@ -73,7 +73,7 @@ def test_the_operating_point_is_the_lowest_threshold_meeting_the_target():
     # at most 1 of the 4 unknown clips may pass: only the 0.95 one, so just above 0.705
     assert p["threshold"] == 0.71 and p["reached"] and p["false_accept_rate"] == 0.25
     assert p["command_recall"] == 0.75  # the 0.6 "no" is rejected with them
-    assert p["unknown_clips"] == 4 and p["chosen_on"] == "validation"
+    assert p["unknown_clips"] == 4 and p["chosen_on"].startswith("validation: every")
     strict = choose_operating_point(_probs(pred, conf), y, LABELS, target=0.0)
     assert strict["threshold"] == 0.96 and strict["false_accept_rate"] == 0.0
     sure = choose_operating_point(_probs([2, 2], [0.999, 0.99]), np.array([1, 2]), LABELS,
@@ -83,21 +83,33 @@ def test_the_operating_point_is_the_lowest_threshold_meeting_the_target():
     assert none["threshold"] == 0.6 and none["chosen_on"].startswith("default")
 
 
-def test_weighted_unknown_clips_move_the_operating_point():
-    """Four unknown clips, the first two (say synthetic) confident commands: counted once
-    each, a threshold must reject both; weighted 0.1 each against 0.4 for the other two,
-    letting the 0.95 one through costs 10 % of the weight."""
-    from speechgru.training.evaluate import choose_operating_point
+def test_the_operating_point_is_set_on_real_other_words():
+    """Synthetic near-misses that the model takes for commands with confidence 0.95 would
+    push the threshold to 0.96 and reject every command; set on the real other words
+    (30 or more), the threshold lets the commands through and the synthetic rate is
+    reported beside it. With fewer real ones, every _unknown_ clip counts, said so."""
+    from speechgru.training.evaluate import MIN_REAL_UNKNOWN, choose_operating_point
 
-    y = np.array([1, 1, 1, 1, 2, 3])
-    probs = _probs([2, 3, 1, 1, 2, 3], [0.95, 0.9, 0.9, 0.9, 0.92, 0.85])
-    plain = choose_operating_point(probs, y, LABELS, target=0.15)
-    assert plain["threshold"] == 0.96 and plain["command_recall"] == 0.0
-    w = np.array([0.1, 0.1, 0.4, 0.4, 1.0, 1.0])
-    weighted = choose_operating_point(probs, y, LABELS, target=0.15, weights=w)
-    assert weighted["threshold"] == 0.91 and weighted["false_accept_rate"] == pytest.approx(0.1)
-    assert weighted["command_recall"] == 0.5
-
+    n = MIN_REAL_UNKNOWN
+    # n real other words (1 of them taken for "yes" at 0.8), 10 synthetic near-misses
+    # all taken for "yes" at 0.95, 4 real commands at 0.9
+    y = np.array([1] * n + [1] * 10 + [2, 3, 2, 3])
+    pred = [1] * (n - 1) + [2] + [2] * 10 + [2, 3, 2, 3]
+    conf = [0.9] * (n - 1) + [0.8] + [0.95] * 10 + [0.9] * 4
+    real = np.array([True] * n + [False] * 10 + [True] * 4)
+    probs = _probs(pred, conf)
+    p = choose_operating_point(probs, y, LABELS, target=0.03, real=real)
+    assert p["threshold"] == 0.81 and p["false_accept_rate"] == 0.0
+    assert p["command_recall"] == 1.0 and p["unknown_clips"] == n
+    assert p["synthetic_false_accept_rate"] == 1.0 and p["synthetic_unknown_clips"] == 10
+    assert p["chosen_on"] == f"validation: {n} real recordings of other words"
+    everything = choose_operating_point(probs, y, LABELS, target=0.03)  # all counted real
+    assert everything["threshold"] == 0.96 and everything["command_recall"] == 0.0
+    few = real.copy()
+    few[:n - MIN_REAL_UNKNOWN + 1] = False  # one real other word short
+    short = choose_operating_point(probs, y, LABELS, target=0.03, real=few)
+    assert short["threshold"] == 0.96 and "fewer than" in short["chosen_on"]
+    assert "synthetic_false_accept_rate" not in short
 
 def test_stream_metrics_on_a_recording_with_known_detections():
     from speechgru.training.evaluate import stream_metrics
