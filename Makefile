@@ -17,13 +17,15 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[train,dev,distill]' 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install --quiet -e '.[train,dev,distill,tts]' 2>&1 | $(QUIET_PIP)
 	@# TensorFlow's C++ start-up lines go to a log, shown only when the import fails
 	$(PY) -c "import speechgru, tensorflow, librosa, ai_edge_litert" 2>$(VENV)/import-check.log \
 		|| { cat $(VENV)/import-check.log; exit 1; }
 	touch $@
 
 demo: $(STAMP)
+	rm -rf $(DEMO_DATA)
+	rm -rf $(DEMO_DATA)  # the demo's own synthetic set, made again (synth never writes into a folder)
 	$(VENV)/bin/speechgru synth $(DEMO_DATA) --per-word 60 --seed 0
 	$(VENV)/bin/speechgru check-data $(DEMO_DATA)
 	rm -rf $(DEMO_RUN)

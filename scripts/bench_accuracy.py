@@ -1,24 +1,35 @@
-"""Benchmark: accuracy of the default recipe on real voices the model has not heard.
+"""Benchmark: accuracy of the recipe on real voices the model has not heard.
 
-1. Speech Commands (``../shared/data/speech_commands_v2_test_half``, 120 speakers): for each
-   seed, train the default recipe (``speechgru train --data HALF``: the half plus the
-   recipe's synthetic speech, made once and cached) with a speaker-disjoint
-   ``--held-out`` % of the half's speakers in the run's *test* split (never trained on, never
-   used to pick the epoch) and ``--validation`` % in its validation split; score the run's
-   saved test split (``evaluate --split test``): 12-label top-1, command recall, the share
-   of ``_unknown_`` clips taken for a command, and on FSDD's 3,000 spoken digits (real speech,
-   all non-commands here) the share taken for a command at thresholds 0 / 0.6 / 0.8 and at
-   the run's operating point; then the live figures (``speechgru evaluate-stream RUN
-   --split test``: the test clips end to end over the half's background noise, through the
-   streaming model as ``listen`` runs it). Prints each seed and the mean and spread.
-   ``--members K``: each row (seed s) is the ensemble of the runs of seeds K*s … K*s+K-1
-   (``speechgru ensemble``), scored as one run.
+1. Speech Commands, 161 speakers (``../shared/data``: the half's 120 and the extra 41, split
+   together by speaker: ``--held-out`` % (25: about 40 speakers) in each run's *test* split,
+   never trained on, never used to pick the epoch or the threshold; ``--validation`` % in
+   its validation split). One row per recipe (``--rows``), each trained with every seed of
+   ``--seeds``:
+
+   * ``before``: the recipe as the model in the box had it (the half and the extra
+     speakers plus espeak's synthetic speech), its threshold chosen as it was (every
+     validation ``_unknown_`` clip, real and synthetic voices weighed half and half);
+   * ``real``: + the 4,666 real "bed/cat/happy" clips by 1,555 speakers (``--data``) and
+     the 18 real noise recordings (``--noise``);
+   * ``kokoro``: + Kokoro's neural voices (``train.kokoro_per_word``);
+   * ``op``: ``before``'s runs with the operating point set on real speech (the validation
+     split's real other words);
+   * ``all``: everything together, with the operating point set on real speech.
+
+   Each run is scored on the same clips: the test split of the 161 speakers, and as *real
+   other words* their test ``_unknown_`` clips, the test speakers' "bed/cat/happy" and FSDD's
+   3,000 spoken digits: 12-label top-1; at the row's threshold, commands recognised and
+   real other words taken for a command; the commands recognised where 1 / 3 / 5 % of the
+   real other words pass (the threshold read off the test clips: what the classifier can
+   do); and live, as ``listen`` hears them (``evaluate-stream``: the test clips end to end
+   over background noise through the streaming model): commands found, other words that
+   fire, false alarms per hour. Prints each run and each row's mean and spread.
 2. ``--fsdd``: FSDD (6 speakers, digits): leave one speaker out, train on the other five
    (one of them for validation), test on the one left out; the mean and the worst speaker.
 
-    python scripts/bench_accuracy.py [--seeds 0 1 2] [--epochs N] [--fsdd] [--out runs/bench]
+    python scripts/bench_accuracy.py [--rows before real kokoro op all] [--seeds 0 1 2]
+        [--epochs N] [--out runs/bench] [--reuse] [--fsdd]
         [--set train.speed=0.15 --set model.conv=...]   # one lever: config overrides
-        [--members 3]  # each row an ensemble of 3 runs (seeds 3s, 3s+1, 3s+2)
 """
 
 from __future__ import annotations
@@ -29,105 +40,175 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
+from speechgru.config import SILENCE, UNKNOWN, FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from speechgru.data.layouts import scan_dataset
-from speechgru.training.evaluate import format_report
-from speechgru.training.train import evaluate_run, train
+from speechgru.training.evaluate import _GRID
+from speechgru.training.train import _real_rows, evaluate_run, train
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+HALF = SHARED / "speech_commands_v2_test_half"
+EXTRA = SHARED / "speech_commands_v2_test_extra"
+UNKNOWN_WORDS = SHARED / "speech_commands_unknown"
+NOISE = SHARED / "noise"
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+KOKORO_PER_WORD = 60
+ROWS = {  # row: (trained as, extra --data, --noise, train overrides, threshold)
+    "before": ("before", [], [], {}, "before"),
+    "real": ("real", [UNKNOWN_WORDS], [NOISE], {}, "real"),
+    "kokoro": ("kokoro", [], [], {"kokoro_per_word": KOKORO_PER_WORD}, "real"),
+    "op": ("before", [], [], {}, "real"),
+    "all": ("all", [UNKNOWN_WORDS], [NOISE], {"kokoro_per_word": KOKORO_PER_WORD}, "real"),
+}
 
 
-def _at(curve, threshold: float, key: str) -> float:
-    return next(r[key] for r in curve if abs(r["threshold"] - threshold) < 1e-6)
-
-
-def _trained(args, seed: int) -> Path:
-    """The run of one seed (trained unless --reuse finds it finished)."""
-    sc = SHARED / "speech_commands_v2_test_half"
+def _trained(args, recipe: str, seed: int) -> Path:
+    """The run of one recipe and seed (trained unless --reuse finds it finished)."""
+    _, data, noise, train_kw, _ = next(r for r in ROWS.values() if r[0] == recipe)
     train_kw = {"validation_percent": args.validation, "testing_percent": args.held_out,
                 "seed": seed, **({"epochs": args.epochs} if args.epochs else {}),
-                **args.overrides["train"]}
+                **train_kw, **args.overrides["train"]}
     config = RunConfig(FeatureConfig(**args.overrides["features"]),
                        ModelConfig(**args.overrides["model"]), TrainConfig(**train_kw))
-    run = Path(args.out) / f"speech_commands_seed{seed}"
+    run = Path(args.out) / f"{recipe}_seed{seed}"
     if not (args.reuse and (run / "metrics.json").is_file()):
         shutil.rmtree(run, ignore_errors=True)
-        train([sc], run, config, cache_dir=args.cache, verbose=0)
+        train([HALF, EXTRA, *data], run, config, cache_dir=args.cache, verbose=0,
+              noise_dirs=noise)
     return run
 
 
-def speech_commands_seed(args, seed: int) -> dict:
-    """One row: the run of ``seed``, or with --members K the ensemble of the runs of seeds
-    K*seed … K*seed+K-1 (``speechgru ensemble``), scored on the test split."""
-    sc = SHARED / "speech_commands_v2_test_half"
-    if args.members > 1:
-        from speechgru.training.ensemble import combine
+def _probs(run: Path, clips, args) -> tuple[np.ndarray, np.ndarray, list]:
+    from speechgru.data.cache import extract_features
+    from speechgru.training.run_dir import RunDir
 
-        members = [_trained(args, args.members * seed + k) for k in range(args.members)]
-        run = Path(args.out) / f"speech_commands_ensemble{seed}"
-        if not (args.reuse and (run / "metrics.json").is_file()):
-            shutil.rmtree(run, ignore_errors=True)
-            combine(members, run, cache_dir=args.cache, progress=False)
-    else:
-        run = _trained(args, seed)
-    m = evaluate_run(run, sc, split="test", cache_dir=args.cache, progress=False)
-    what = f"ensemble {seed} ({run.name})" if args.members > 1 else f"seed {seed}"
-    print(f"Speech Commands, {what}, the run's test split (speakers never heard):")
-    print(format_report(m))
-    digits = evaluate_run(run, SHARED / "fsdd", cache_dir=args.cache, progress=False)
-    curve = m["rejection_curve"]
-    row = {"seed": seed, "accuracy": m["top1"], "clips": m["clips"],
-           "operating_point": m["threshold"],
-           "command_recall": _at(curve, 0.0, "command_recall"),
-           "unknown_accepted": _at(curve, 0.0, "false_accept_rate"),
-           "op_command_recall": m["command_recall"],
-           "op_unknown_accepted": m["false_accept_rate"],
-           "op_fsdd_accepted": digits["false_accept_rate"],
-           "fsdd_accepted": {f"{t:.1f}": _at(digits["rejection_curve"], t,
-                                             "false_accept_rate") for t in (0.0, 0.6, 0.8)},
-           "recall_at": {f"{t:.1f}": _at(curve, t, "command_recall") for t in (0.0, 0.6, 0.8)}}
-    # the live figures: the same test clips end to end over the half's own background
-    # noise, heard by the exported streaming model as `listen` hears it
-    from speechgru.stream_eval import evaluate_stream, format_stream_report
+    config, labels, model = RunDir(run).load()
+    feats = extract_features(clips, config.features, cache_dir=args.cache, progress=False)
+    return model.predict(feats.x, batch_size=256, verbose=0), feats.labels(labels), \
+        feats.clips
 
-    stream = evaluate_stream(run, sc, split="test")
-    print(format_stream_report(stream))
-    row["stream"] = {k: stream[k] for k in ("threshold", "command_recall", "substitution_rate",
-                                            "other_words_accepted", "false_alarms_per_hour")}
-    row["stream_at_0.6"] = next(r for r in stream["curve"] if r["threshold"] == 0.6)
-    print(json.dumps(row), flush=True)
-    return row
+
+def _before_point(run: Path, args) -> float:
+    """The threshold as the recipe chose it before: every validation ``_unknown_`` clip,
+    the real and the synthetic ones weighed half and half (``real_unknown_share`` 0.5)."""
+    from speechgru.training.run_dir import RunDir
+
+    config = RunDir(run).config()
+    probs, y, clips = _probs(run, RunDir(run).split("validation"), args)
+    labels = config.train.labels
+    real = _real_rows(clips)
+    unk = y == labels.index(UNKNOWN)
+    w = np.ones(len(y))
+    if (unk & real).any() and (unk & ~real).any():
+        w[unk & real] = 0.5 / (unk & real).sum()
+        w[unk & ~real] = 0.5 / (unk & ~real).sum()
+    commands = [i for i, k in enumerate(labels) if k not in (SILENCE, UNKNOWN)]
+    for t in _GRID:
+        top = probs.max(axis=1) >= t
+        accepted = top & np.isin(probs.argmax(axis=1), commands)
+        if np.average(accepted[unk], weights=w[unk]) <= config.train.target_false_accept:
+            return t
+    return _GRID[-1]
+
+
+def _test_clips(run: Path):
+    """The run's test clips of the 161 speakers, and the real other words every run is
+    scored on (their ``_unknown_`` clips, the test speakers' bed/cat/happy)."""
+    from speechgru.training.run_dir import RunDir
+    from speechgru.utils import inside
+
+    tc = RunDir(run).config().train
+    test = [c for c in RunDir(run).split("test") if inside(c.path, HALF) or
+            inside(c.path, EXTRA)]
+    bch = scan_dataset(UNKNOWN_WORDS, words=tc.words, validation_percent=tc.validation_percent,
+                       testing_percent=tc.testing_percent).select("test")
+    return test, bch
+
+
+def _recall_at(probs, y, other_mask, labels, rates=(0.01, 0.03, 0.05)) -> dict:
+    """Commands recognised at the lowest threshold where at most each rate of the real
+    other words is taken for a command."""
+    commands = [i for i, k in enumerate(labels) if k not in (SILENCE, UNKNOWN)]
+    top, pred = probs.max(axis=1), probs.argmax(axis=1)
+    is_cmd = np.isin(y, commands)
+    out = {}
+    for rate in rates:
+        for t in np.linspace(0.0, 1.0, 1001):
+            if np.mean((top[other_mask] >= t) & np.isin(pred[other_mask], commands)) <= rate:
+                break
+        out[f"{100 * rate:.0f}%"] = float(np.mean((pred[is_cmd] == y[is_cmd]) &
+                                                  (top[is_cmd] >= t)))
+    return out
+
+
+def score(args, row: str, seed: int) -> dict:
+    recipe, _, _, _, rule = ROWS[row]
+    run = _trained(args, recipe, seed)
+    from speechgru.training.run_dir import RunDir
+
+    labels = RunDir(run).config().train.labels
+    threshold = _before_point(run, args) if rule == "before" else \
+        RunDir(run).operating_point()["threshold"]
+    test, bch = _test_clips(run)
+    probs, y, clips = _probs(run, test + bch, args)
+    commands = [i for i, k in enumerate(labels) if k not in (SILENCE, UNKNOWN)]
+    unk = labels.index(UNKNOWN)
+    test_set = set(test)
+    in_test = np.array([c in test_set for c in clips])
+    other = (y == unk)
+    pred, top = probs.argmax(axis=1), probs.max(axis=1)
+    accepted = (top >= threshold) & np.isin(pred, commands)
+    is_cmd = np.isin(y, commands)
+    digits = evaluate_run(run, SHARED / "fsdd", cache_dir=args.cache, progress=False,
+                          threshold=threshold)
+    from speechgru.stream_eval import evaluate_stream
+
+    stream = evaluate_stream(run, [HALF, EXTRA], split="test", threshold=threshold)
+    r = {"row": row, "seed": seed, "run": str(run), "threshold": threshold,
+         "clips": int(in_test.sum()), "other_words": int(other.sum()),
+         "top1": float(np.mean(pred[in_test] == y[in_test])),
+         "recognised": float(np.mean(accepted[is_cmd] & (pred[is_cmd] == y[is_cmd]))),
+         "others_accepted": float(np.mean(accepted[other])),
+         "bch_accepted": float(np.mean(accepted[other & ~in_test])),
+         "fsdd_accepted": digits["false_accept_rate"],
+         "recall_at": _recall_at(probs, y, other, labels),
+         "live": {k: stream[k] for k in ("command_recall", "other_words_accepted",
+                                         "false_alarms_per_hour")}}
+    print(json.dumps(r), flush=True)
+    return r
 
 
 def _spread(rows, get) -> str:
     values = [get(r) for r in rows]
     mean = sum(values) / len(values)
-    return f"{100 * mean:.1f} % (min {100 * min(values):.1f}, max {100 * max(values):.1f})"
+    return f"{100 * mean:.1f} % ({100 * min(values):.1f}–{100 * max(values):.1f})"
 
 
 def speech_commands(args) -> dict:
-    rows = [speech_commands_seed(args, seed) for seed in args.seeds]
-    print(f"over seeds {args.seeds} ({rows[0]['clips']} test clips each):")
-    print(f"  top-1                     {_spread(rows, lambda r: r['accuracy'])}")
-    print(f"  command recall            {_spread(rows, lambda r: r['command_recall'])}")
-    print(f"  _unknown_ accepted        {_spread(rows, lambda r: r['unknown_accepted'])}")
-    print(f"  at the operating point (threshold {[r['operating_point'] for r in rows]}):")
-    print(f"    command recall          {_spread(rows, lambda r: r['op_command_recall'])}")
-    print(f"    _unknown_ accepted      {_spread(rows, lambda r: r['op_unknown_accepted'])}")
-    print(f"    FSDD accepted           {_spread(rows, lambda r: r['op_fsdd_accepted'])}")
-    for t in ("0.0", "0.6", "0.8"):
-        print(f"  FSDD accepted at {t}      {_spread(rows, lambda r, t=t: r['fsdd_accepted'][t])}"
-              f"; command recall {_spread(rows, lambda r, t=t: r['recall_at'][t])}")
-    print("  live stream at the operating point:")
-    print(f"    commands found          {_spread(rows, lambda r: r['stream']['command_recall'])}")
-    print(f"    other words that fire   "
-          f"{_spread(rows, lambda r: r['stream']['other_words_accepted'])}")
-    fah = [r["stream"]["false_alarms_per_hour"] for r in rows]
-    print(f"    false alarms per hour   {fah}")
-    return {"seeds": rows}
+    out = {}
+    for row in args.rows:
+        rows = [score(args, row, seed) for seed in args.seeds]
+        out[row] = rows
+        print(f"row {row}, seeds {args.seeds} ({rows[0]['clips']} test clips, "
+              f"{rows[0]['other_words']} real other words): thresholds "
+              f"{[r['threshold'] for r in rows]}")
+        for name, get in (
+                ("top-1", lambda r: r["top1"]),
+                ("recognised at the threshold", lambda r: r["recognised"]),
+                ("real other words accepted", lambda r: r["others_accepted"]),
+                ("  of them bed/cat/happy", lambda r: r["bch_accepted"]),
+                ("FSDD digits accepted", lambda r: r["fsdd_accepted"]),
+                *[(f"recognised where {k} pass", lambda r, k=k: r["recall_at"][k])
+                  for k in ("1%", "3%", "5%")],
+                ("live: commands found", lambda r: r["live"]["command_recall"]),
+                ("live: other words that fire", lambda r: r["live"]["other_words_accepted"])):
+            print(f"  {name:<32}{_spread(rows, get)}")
+        print(f"  {'live: false alarms per hour':<32}"
+              f"{[r['live']['false_alarms_per_hour'] for r in rows]}", flush=True)
+    return out
 
 
 def _fold_dir(root: Path, clips, held: str, val: str) -> Path:
@@ -189,6 +270,7 @@ def _overrides(items: list[str]) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, help="override the recipe's epochs")
     ap.add_argument("--held-out", type=float, default=25.0,
@@ -201,8 +283,6 @@ def main():
     ap.add_argument("--reuse", action="store_true",
                     help="score a seed's finished run in --out again instead of retraining")
     ap.add_argument("--fsdd", action="store_true", help="also FSDD leave-one-speaker-out")
-    ap.add_argument("--members", type=int, default=1,
-                    help="each row an ensemble of this many runs (seeds K*s … K*s+K-1)")
     ap.add_argument("--set", dest="sets", action="append", default=[],
                     help="a config override for the Speech Commands runs (a lever), "
                          "e.g. train.speed=0.15")

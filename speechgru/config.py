@@ -338,6 +338,13 @@ class TrainConfig(_JSONConfig):
     # offline (speechgru.synth.recipe_synth); 0: none
     synth_per_word: int = 200
     synth_seed: int = 11
+    # ... and in Kokoro-82M's neural voices (speechgru[tts]; speechgru.synth.kokoro): this
+    # many clips per command word by kokoro_speakers speakers, with the usual non-command
+    # words and every command's near-misses in the same voices, kokoro_other_per_word each
+    # (0: none)
+    kokoro_per_word: int = 0
+    kokoro_other_per_word: int = 8
+    kokoro_speakers: int = 60
     # augmentation (feature domain: see speechgru.training.augment)
     augment: bool = True
     noise_prob: float = 0.8
@@ -409,6 +416,8 @@ class TrainConfig(_JSONConfig):
             "testing_percent": (float, 0, 100, False, True),
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),
             "synth_per_word": (int, 0, 5000), "synth_seed": (int, 0, 2 ** 32 - 1),
+            "kokoro_per_word": (int, 0, 5000), "kokoro_other_per_word": (int, 1, 5000),
+            "kokoro_speakers": (int, 1, 100000),
             "noise_prob": (float, 0, 1), "time_shift_ms": (float, 0, 10000),
             "vtlp": (float, 0, 0.5, False, True),
             "speed": (float, 0, 0.5, False, True), "reverb_prob": (float, 0, 1),

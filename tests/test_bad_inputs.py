@@ -706,6 +706,24 @@ def test_synth_recording_never_overwrites_without_force(synth_dir, tmp_path, cap
     assert rc == 0, err
 
 
+def test_synth_never_writes_into_a_dataset(tmp_path, capsys):
+    """Real Speech Commands has README.txt and _background_noise_/white_noise.wav: synth
+    writes neither over them nor clips into yes/."""
+    mine = tmp_path / "mine"
+    write(mine / "_background_noise_" / "white_noise.wav", tone(1.0))
+    write(mine / "yes" / "abc_nohash_0.wav", tone(1.0, freq=300.0))
+    (mine / "README.txt").write_text("my dataset")
+    before = snapshot(mine)
+    rc, _, err = run_cli(capsys, "synth", mine, "--per-word", "2")
+    assert_error(rc, err, str(mine), "not empty")
+    assert snapshot(mine) == before
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere")
+    rc, _, err = run_cli(capsys, "synth", link, "--per-word", "2")
+    assert_error(rc, err, str(link))
+    assert not (tmp_path / "elsewhere").exists()
+
+
 def test_train_never_writes_into_a_folder_of_the_users(synth_dir, tmp_path, capsys):
     notes = tmp_path / "notes"
     notes.mkdir()

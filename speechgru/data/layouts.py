@@ -225,6 +225,14 @@ def scan_dataset(root: str | Path, *, words: tuple[str, ...] | list[str] | None 
                 clips.append(Clip(f, _label_for(word, words), word, speaker, split))
         clips.extend(_silence_windows(noise, clip_seconds, bad, validation_percent,
                                       testing_percent))
+    elif layout == "noise":  # a folder of background recordings: silence clips only
+        words = tuple(words) if words else COMMANDS
+        noise = _audio_files(root)
+        if not noise:
+            raise DataError(f"{root}: no audio files for --noise (looked for "
+                            f"{', '.join(AUDIO_EXTENSIONS)} in the folder itself)")
+        clips.extend(_silence_windows(noise, clip_seconds, bad, validation_percent,
+                                      testing_percent))
     elif layout == "flat":
         folder = root / "recordings" if (root / "recordings").is_dir() else root
         found = []
@@ -243,7 +251,8 @@ def scan_dataset(root: str | Path, *, words: tuple[str, ...] | list[str] | None 
         for f, word, speaker in found:
             clips.append(Clip(f, _label_for(word, words), word, speaker, split_of(speaker)))
     else:
-        raise DataError(f"{root}: unknown layout {layout!r}; use speech_commands, sc12 or flat")
+        raise DataError(f"{root}: unknown layout {layout!r}; use speech_commands, sc12, flat "
+                        "or noise")
     if not clips:
         raise DataError(f"{root}: no usable clips in the {layout} layout")
     labels = [SILENCE, UNKNOWN, *words]

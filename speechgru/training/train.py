@@ -61,30 +61,41 @@ def _generated_noise(features: FeatureConfig, count: int, seed: int) -> np.ndarr
 
 def with_recipe_synth(data_dirs: list[str | Path], config: RunConfig, *, log=print
                       ) -> list[str | Path]:
-    """``data_dirs`` plus the recipe's synthetic speech of the run's words
-    (``train.synth_per_word`` per word, made once and cached) when they hold real speech;
-    a synthetic set given as data gets nothing more."""
+    """``data_dirs`` plus the recipe's synthetic speech of the run's words when they hold
+    real speech: espeak-ng's (``train.synth_per_word`` per word) and Kokoro's neural voices
+    (``train.kokoro_per_word``), each made once and cached; a synthetic set given as data
+    gets nothing more."""
     from ..synth import is_synthetic, recipe_synth
 
     tc = config.train
-    if not data_dirs or not tc.synth_per_word or any(is_synthetic(d) for d in data_dirs):
+    if not data_dirs or any(is_synthetic(d) for d in data_dirs):
         return list(data_dirs)
-    return [*data_dirs, recipe_synth(tc.words, tc.synth_per_word, tc.synth_seed, log=log)]
+    out = list(data_dirs)
+    if tc.synth_per_word:
+        out.append(recipe_synth(tc.words, tc.synth_per_word, tc.synth_seed, log=log))
+    if tc.kokoro_per_word:
+        out.append(recipe_synth(tc.words, tc.kokoro_per_word, tc.synth_seed, log=log,
+                                engine="kokoro", speakers=tc.kokoro_speakers,
+                                other_per_word=tc.kokoro_other_per_word,
+                                progress=log is print))
+    return out
 
 
-def plan_splits(data_dirs: list[str | Path], config: RunConfig
+def plan_splits(data_dirs: list[str | Path], config: RunConfig,
+                noise_dirs: list[str | Path] = ()
                 ) -> tuple[dict[str, list[Clip]], list[tuple[str, str]]]:
-    """Scan every source and split it (by speaker): the run's ``splits.json`` is this,
-    decided once. Returns ``({split: clips}, bad files)``."""
+    """Scan every source and split it (by speaker; ``noise_dirs``, folders of background
+    recordings, are cut into ``_silence_`` clips split by time): the run's ``splits.json``
+    is this, decided once. Returns ``({split: clips}, bad files)``."""
     if not data_dirs:
         raise DataError("no --data given: name at least one dataset folder")
     tc, fc = config.train, config.features
     splits: dict[str, list[Clip]] = {s: [] for s in SPLITS}
     bad: list[tuple[str, str]] = []
-    for d in data_dirs:
+    for d, layout in [(d, None) for d in data_dirs] + [(d, "noise") for d in noise_dirs]:
         ds: Dataset = scan_dataset(d, words=tc.words, validation_percent=tc.validation_percent,
                                    testing_percent=tc.testing_percent,
-                                   clip_seconds=fc.clip_seconds)
+                                   clip_seconds=fc.clip_seconds, layout=layout)
         bad.extend(ds.bad)
         for s in SPLITS:
             splits[s] += ds.select(s)
@@ -459,12 +470,14 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
            config: RunConfig | None = None, *, resume: bool = False,
            resume_epochs: int | None = None, cache_dir: str | Path | None = ".cache/features",
            verbose: int | str = "auto", strategy: str = "default",
-           locks: list | None = None) -> dict:
+           noise_dirs: list[str | Path] = (), locks: list | None = None) -> dict:
     """Train a model and fill ``run_dir``; returns the validation metrics of the best model.
 
     The split is decided here, once, and saved in the run (``splits.json``).
     ``resume=True`` continues a run from its last finished epoch with its own config and
-    splits (``data_dirs`` are not needed); ``resume_epochs`` must then equal the run's
+    splits (``data_dirs`` are not needed); ``noise_dirs``: folders of background
+    recordings (``--noise``), heard as silence and mixed into the training clips as
+    their noise; ``resume_epochs`` must then equal the run's
     epochs (its learning-rate schedule is fixed by them). Without ``resume``, a run
     directory that already holds a run is an error: nothing already done is overwritten.
     """
@@ -509,7 +522,7 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
                 config.train, teacher_run=str(Path(config.train.teacher_run).absolute())))
         data_dirs = with_recipe_synth(data_dirs or [], config,
                                       log=print if verbose != 0 else (lambda *_: None))
-        splits, bad = plan_splits(data_dirs, config)
+        splits, bad = plan_splits(data_dirs, config, noise_dirs)
     teacher = None
     if config.train.teacher_run:  # checked and loaded before any work
         from .teacher import run_teacher
@@ -546,6 +559,7 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
         atomic_write_text(run_dir / "labels.txt", "\n".join(prep.labels) + "\n")
         atomic_write_text(run_dir / "data.json", json.dumps(
             {"sources": [str(Path(d).absolute()) for d in data_dirs],
+             "noise": [str(Path(d).absolute()) for d in noise_dirs],
              "train_clips": len(prep.train_clips), "validation_clips": len(prep.val_clips),
              "bad_files": [{"file": f, "reason": r} for f, r in bad + prep.bad]}, indent=1))
         config.save(run.config_path)  # last: a run exists once its config does

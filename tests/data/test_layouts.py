@@ -121,3 +121,32 @@ def test_silence_windows_follow_the_split_percentages(tmp_path):
         clips = _silence_windows([noise], 1.0, [], val, test)
         got = tuple(sum(c.split == s for c in clips) for s in ("train", "validation", "test"))
         assert got == want, (val, test, got)
+
+
+def test_a_folder_of_noise_recordings_becomes_silence_clips_split_by_time(tmp_path):
+    """``train --noise DIR``: any recordings (names of no pattern, other sample rates) are
+    cut into 1 s ``_silence_`` windows: the start of each for training, then validation,
+    the end for test; a folder without audio is one clear error."""
+    from speechgru.training.train import plan_splits
+
+    write(tmp_path / "noise" / "doing_the_dishes.wav", tone(20.0))
+    write(tmp_path / "noise" / "white_4.wav", tone(10.0, sr=44100), sr=44100)
+    ds = scan_dataset(tmp_path / "noise", layout="noise", validation_percent=10,
+                      testing_percent=20)
+    assert {c.label for c in ds.clips} == {"_silence_"} and len(ds.clips) == 30
+    per = {s: [c for c in ds.clips if c.split == s] for s in ("train", "validation", "test")}
+    assert [len(v) for v in per.values()] == [21, 3, 6]
+    for f in ("doing_the_dishes", "white_4"):
+        starts = {s: [c.offset for c in v if c.path.stem == f] for s, v in per.items()}
+        assert max(starts["train"]) < min(starts["validation"]) < min(starts["test"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no audio files for --noise"):
+        scan_dataset(tmp_path / "empty", layout="noise")
+    # in a run's splits beside a dataset
+    from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
+
+    make_sc(tmp_path / "sc")
+    config = RunConfig(FeatureConfig(), ModelConfig(), TrainConfig(words=("yes", "no")))
+    splits, _ = plan_splits([tmp_path / "sc"], config, [tmp_path / "noise"])
+    noise = [c for s in splits.values() for c in s if "noise" in c.path.parts]
+    assert len(noise) == 30

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .audio import fit_to_length, resample
-from .config import COMMANDS
-from .errors import SpeechGRUError
-from .utils import atomic_write_bytes
+from ..audio import fit_to_length, resample
+from ..config import COMMANDS
+from ..errors import SpeechGRUError
+from ..utils import atomic_write_bytes
 
 ACCENTS = ("en-us", "en", "en-029", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
            "en-gb-x-rp", "en-us-nyc")
@@ -146,8 +146,9 @@ class Espeak:
                              f"(error {err})")
         return np.concatenate(self._chunks).astype(np.float32) / 32768.0
 
-    def phonemes(self, text: str, accent: str) -> str:
-        """espeak's phonemes of ``text`` in ``accent`` (e.g. "know" → ``n'oU``)."""
+    def phonemes(self, text: str, accent: str, *, ipa: bool = False) -> str:
+        """espeak's phonemes of ``text`` in ``accent`` (e.g. "know" → ``n'oU``; with
+        ``ipa``, the IPA with "^" tying a phoneme's letters: ``nˈo^ʊ``)."""
         lib = self._lib
         if lib.espeak_SetVoiceByName(accent.encode()) != 0:
             raise SynthError(f"espeak-ng has no voice {accent!r}")
@@ -155,8 +156,11 @@ class Espeak:
         lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
                                               ctypes.c_int]
         parts, buf = [], ctypes.c_char_p(text.encode("utf-8"))
+        # phonememode: bit 1 IPA, bit 7 a tie (bits 8-23) inside multi-letter phonemes
+        mode = 0x02 | 0x80 | (ord("^") << 8) if ipa else 0
         while buf.value:  # one call per clause
-            parts.append((lib.espeak_TextToPhonemes(ctypes.byref(buf), 0, 0) or b"").decode())
+            parts.append((lib.espeak_TextToPhonemes(ctypes.byref(buf), 0, mode) or b""
+                          ).decode())
         return " ".join(p.strip() for p in parts if p.strip())
 
 
@@ -256,12 +260,57 @@ def _in_fresh_process(fn, *args):
         raise SynthError("espeak-ng crashed in its child process") from None
 
 
+class EspeakEngine:
+    """espeak-ng as a :func:`synthesize_dataset` engine (the default: offline, fast)."""
+
+    label = "espeak-ng"
+
+    def key(self) -> str:
+        return ""
+
+    def draw_voices(self, n: int, rng: np.random.Generator) -> list[Voice]:
+        variants = sorted(p.name for p in (_data_path() / "voices" / "!v").iterdir())
+        return draw_voices(n, rng, variants)
+
+    def homophones(self, words: tuple[str, ...], others: tuple[str, ...]) -> list[str]:
+        return homophones(words, others)
+
+    def speak(self, jobs: list[tuple[str, Voice]]) -> tuple[int, list[np.ndarray]]:
+        return speak_fresh(jobs)
+
+
+#: near-misses of each command (its onset or its vowel in another word), spoken as
+#: negatives in the same voices as the commands: never a homophone (:func:`homophones`)
+NEAR_MISSES = {
+    "yes": ("yet", "yell", "yeah", "mess", "less", "guess", "yesterday"),
+    "no": ("note", "nose", "snow", "new", "nope", "now", "load"),
+    "up": ("cup", "pup", "upper", "hop", "us", "app", "oops"),
+    "down": ("dawn", "town", "gown", "clown", "round", "done", "dome"),
+    "left": ("lift", "loft", "theft", "let", "lent", "laugh", "leaf"),
+    "right": ("ride", "bright", "light", "rice", "fight", "white", "rhyme"),
+    "on": ("an", "in", "own", "honest", "onion", "odd", "gone"),
+    "off": ("of", "oft", "cough", "scoff", "awe", "often", "soft"),
+    "stop": ("spot", "shop", "top", "stock", "snow", "smart", "step", "stuck", "stomp"),
+    "go": ("goal", "ghost", "gold", "grow", "though", "toe", "ago", "so"),
+}
+
+
+def near_misses(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The near-misses of ``words``: :data:`NEAR_MISSES` for a command, else
+    :func:`confusable_words`; none of them one of ``words``."""
+    spoken = {w.replace("_", " ") for w in words}
+    out = [c for w in spoken for c in (NEAR_MISSES.get(w) or confusable_words(w))]
+    return tuple(c for c in dict.fromkeys(sorted(out)) if c not in spoken)
+
+
 def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0,
                        words: tuple[str, ...] = COMMANDS,
                        other_words: tuple[str, ...] | None = None, extra_words: bool = False,
                        other_per_word: int | None = None, num_speakers: int | None = None,
-                       sample_rate: int = 16000, noise_seconds: float = 30.0) -> dict:
-    """Write a synthetic Speech Commands–layout dataset; returns a summary dict.
+                       sample_rate: int = 16000, noise_seconds: float = 30.0,
+                       engine=None) -> dict:
+    """Write a synthetic Speech Commands–layout dataset into the new or empty folder
+    ``out_dir``; returns a summary dict.
 
     Parameters
     ----------
@@ -270,18 +319,25 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
         :data:`MORE_OTHER_WORDS` with ``extra_words=True``).
     other_per_word : clips per non-command word (default ``max(2, per_word // 3)``).
     num_speakers : synthetic speakers to draw (default ``max(12, per_word)``).
+    engine : who speaks: :class:`EspeakEngine` (default) or
+        :class:`speechgru.synth.kokoro.KokoroEngine`.
     """
     if per_word < 1:
         raise SynthError(f"per_word must be >= 1, got {per_word}")
+    engine = engine or EspeakEngine()
     out = Path(out_dir)
+    if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
+        raise SynthError(f"{out}: exists and is not empty; synth writes only into a new or "
+                         "empty folder (it never mixes its clips into a dataset): choose "
+                         "another folder")
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    variants = sorted(p.name for p in (_data_path() / "voices" / "!v").iterdir())
-    voices = draw_voices(num_speakers or max(12, per_word), rng, variants)
+    voices = engine.draw_voices(num_speakers or max(12, per_word), rng)
     other_n = other_per_word if other_per_word is not None else max(2, per_word // 3)
     if other_words is None:
         other_words = OTHER_WORDS + (MORE_OTHER_WORDS if extra_words else ())
-    same = set(homophones(tuple(w.replace("_", " ") for w in words), tuple(other_words)))
+    same = set(engine.homophones(tuple(w.replace("_", " ") for w in words),
+                                 tuple(other_words)))
     other_words = tuple(w for w in other_words if w not in same)
     n = int(round(sample_rate * 1.0))
     m = int(noise_seconds * sample_rate)
@@ -293,9 +349,17 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
             plan.append((word, voice, word + str(rng.choice(["", ".", "!", "?"]))))
     babble_plan = [(str(rng.choice(other_words)), voices[int(rng.integers(len(voices)))])
                    for _ in range(int(noise_seconds * 6))]
-    # 2. speak them all in one fresh process
-    rate, speech = speak_fresh([(t, v) for _, v, t in plan] + babble_plan)
+    if not isinstance(engine, EspeakEngine):  # slow engines: babble from the plan's words
+        babble_plan = []
+    # 2. speak them all
+    rate, speech = engine.speak([(t, v) for _, v, t in plan] + babble_plan)
     speech = [resample(s, rate, sample_rate) for s in speech]
+    babble_speech = speech[len(plan):]
+    if not babble_plan:
+        pool = [i for i, (word, _, _) in enumerate(plan) if word in other_words] or \
+            list(range(len(plan)))
+        babble_speech = [speech[pool[int(rng.integers(len(pool)))]]
+                         for _ in range(int(noise_seconds * 6))]
     # 3. place, scale, add noise, write
     counts: dict[str, int] = {}
     repeats: dict[tuple[str, str], int] = {}
@@ -316,17 +380,18 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
         _write_wav(noise_dir / f"{color}_noise.wav", y, sample_rate)
     # babble: many overlapping words, a speech-like noise
     babble = np.zeros(m, np.float32)
-    for s in speech[len(plan):]:
+    for s in babble_speech:
         s = s[:m]
         start = int(rng.integers(0, m - len(s) + 1))
         babble[start:start + len(s)] += s
     babble *= 0.05 / (np.sqrt(np.mean(babble ** 2)) + 1e-9)
     _write_wav(noise_dir / "babble.wav", babble, sample_rate)
     (out / "README.txt").write_text(
-        f"{_README_HEAD} (espeak-ng), seed={seed}, "
+        f"{_README_HEAD} ({engine.label}), seed={seed}, "
         f"per_word={per_word}, {len(voices)} synthetic speakers.\n")
     return {"out_dir": str(out), "clips": sum(counts.values()), "speakers": len(voices),
-            "words": counts, "noise_files": 5, "homophones_left_out": sorted(same)}
+            "words": counts, "noise_files": 5, "homophones_left_out": sorted(same),
+            "engine": engine.label}
 
 
 _README_HEAD = "Synthetic speech commands made by speechgru.synth"
@@ -383,27 +448,50 @@ def confusable_words(word: str) -> list[str]:
 
 
 def recipe_synth(words: tuple[str, ...], per_word: int, seed: int, *,
-                 log=print) -> Path:
+                 log=print, engine: str = "espeak", speakers: int | None = None,
+                 other_per_word: int | None = None, kokoro_model: str | Path | None = None,
+                 kokoro_voices: str | Path | None = None, progress: bool = True) -> Path:
     """The recipe's synthetic speech for ``words`` and, as negatives, the usual non-command
-    words and the near-misses of every custom word (:func:`confusable_words`), never one
-    of ``words``: made once, offline, into :func:`cache_root`/``synth/<key>`` and reused;
-    the key hashes everything that decides its bytes."""
-    from .utils import owned_tempdir, publish_tree
+    words and near-misses, never one of ``words``: made once, offline, into
+    :func:`cache_root`/``synth/<key>`` and reused; the key hashes everything that decides
+    its bytes.
+
+    ``engine="espeak"``: the near-misses of every custom word (:func:`confusable_words`;
+    :data:`OTHER_WORDS` hold the commands'). ``engine="kokoro"``: Kokoro's neural voices
+    (``speakers`` of them, :mod:`speechgru.synth.kokoro`), saying the words, the usual
+    non-command words and every word's near-misses (:func:`near_misses`) in the same
+    voices, so that a neural voice is no clue to a command.
+    """
+    from ..utils import owned_tempdir, publish_tree
 
     spoken = tuple(w.replace("_", " ") for w in words)
-    custom = [w for w in spoken if w not in COMMANDS]  # the commands have theirs
-    near = [c for w in custom for c in confusable_words(w)]
+    if engine == "kokoro":
+        from .kokoro import KokoroEngine
+
+        speaker = KokoroEngine(model=kokoro_model, voices=kokoro_voices, progress=progress)
+        near = list(near_misses(words))
+    elif engine == "espeak":
+        speaker = EspeakEngine()
+        near = [c for w in spoken if w not in COMMANDS for c in confusable_words(w)]
+    else:
+        raise SynthError(f"unknown synthesis engine {engine!r}: espeak or kokoro")
     others = tuple(w for w in dict.fromkeys((*OTHER_WORDS, *near)) if w not in spoken)
-    key = hashlib.sha1(repr((_README_HEAD, spoken, others, per_word, seed)).encode()
-                       ).hexdigest()[:12]
-    out = cache_root() / "synth" / f"{per_word}x{seed}-{key}"
+    what = (_README_HEAD, spoken, others, per_word, seed)
+    if engine != "espeak":  # (the espeak key is what it always was)
+        what += (speaker.key(), speakers, other_per_word)
+    key = hashlib.sha1(repr(what).encode()).hexdigest()[:12]
+    out = cache_root() / "synth" / f"{engine + '-' if engine != 'espeak' else ''}" \
+        f"{per_word}x{seed}-{key}"
     if is_synthetic(out):
         return out
-    log(f"making the recipe's synthetic speech ({per_word} per word, once): {out}")
+    log(f"making the recipe's synthetic speech ({speaker.label}, {per_word} per word, "
+        f"once): {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with owned_tempdir(out.parent, out.name) as tmp:
         # a phrase "lights_on" is spoken "lights on" and written to lights_on/
-        synthesize_dataset(tmp, per_word=per_word, seed=seed, words=spoken, other_words=others)
+        synthesize_dataset(tmp, per_word=per_word, seed=seed, words=spoken, other_words=others,
+                           num_speakers=speakers, other_per_word=other_per_word,
+                           engine=speaker)
         publish_tree(tmp)
         if is_synthetic(out):  # another process made it meanwhile
             return out
@@ -427,8 +515,8 @@ def long_recording(data_dir: str | Path, out_wav: str | Path, *,
     """
     import json
 
-    from .audio import load_clip
-    from .data.layouts import scan_dataset
+    from ..audio import load_clip
+    from ..data.layouts import scan_dataset
 
     if not np.isfinite(seconds) or not 0 < seconds <= 24 * 3600:
         raise SynthError(f"--seconds {seconds}: must be a number of seconds in (0, 86400]")
@@ -447,7 +535,7 @@ def long_recording(data_dir: str | Path, out_wav: str | Path, *,
     # made of), else white noise; scaled to an RMS of noise_level
     bed = rng.standard_normal(n)
     if ds.noise_files:
-        from .audio import read_audio
+        from ..audio import read_audio
 
         y, _ = read_audio(ds.noise_files[int(rng.integers(len(ds.noise_files)))])
         if len(y):
