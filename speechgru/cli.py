@@ -341,7 +341,9 @@ def cmd_download(args) -> int:
     from .data.download import download
 
     r = download(args.out_dir, version=args.version, url=args.url, sha256=args.sha256,
-                 keep_archive=args.keep_archive)
+                 keep_archive=args.keep_archive, min_rate=args.min_rate,
+                 deadline=args.deadline, max_unpacked=args.max_unpacked,
+                 max_files=args.max_files)
     print(f"wrote {r['files']:,} files into {r['dest']} from {r['url']} "
           f"({'sha256 checked' if r['sha256_checked'] else 'no sha256 given: not checked'})"
           + (f"; the archive is kept as {r['archive']}" if r["archive"] else "")
@@ -383,6 +385,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "set, 113 MB)")
     s.add_argument("--url", help="a mirror or an archive of your own (.tar.gz)")
     s.add_argument("--sha256", help="the archive's sha256 (with --url: checked when given)")
+    from .data.download import DEADLINE, MAX_FILES, MAX_UNPACKED, MIN_RATE
+
+    s.add_argument("--min-rate", type=float, default=MIN_RATE,
+                   help="give up (keeping what arrived) below this many bytes/s over a "
+                   f"minute (default {MIN_RATE:,})")
+    s.add_argument("--deadline", type=float, default=DEADLINE,
+                   help=f"seconds for the whole download (default {DEADLINE:,.0f})")
+    s.add_argument("--max-unpacked", type=int, default=MAX_UNPACKED,
+                   help=f"refuse an archive that unpacks to more bytes (default {MAX_UNPACKED:,})")
+    s.add_argument("--max-files", type=int, default=MAX_FILES,
+                   help=f"refuse an archive of more members (default {MAX_FILES:,})")
     s.add_argument("--keep-archive", action="store_true",
                    help="keep the .tar.gz beside the data")
     s.set_defaults(func=cmd_download)

@@ -1,8 +1,15 @@
 """``speechgru download``: the official Speech Commands archives (or any ``.tar.gz`` of
 one's own), fetched with resume, checked, and unpacked safely.
 
-* **Resume**: bytes go to ``DIR/.download/<name>.part``; a later run asks the server for
-  the rest (HTTP ``Range``) and appends, or starts again when the server ignores ranges.
+* **Resume**: bytes go to ``DIR/.download/<name>.part`` as they arrive; a later run asks
+  the server for the rest (HTTP ``Range``) and appends only when the answer's
+  ``Content-Range`` starts where the file ends (a server that sends from byte 0 starts the
+  file again; any other start is refused and the partial file removed). A partial file that
+  is not the start of an archive (an HTML page, say) is removed, saying so.
+* **Bounded**: a minimum rate (``--min-rate`` bytes/s over each minute) and a deadline
+  (``--deadline`` seconds) end a download that crawls, keeping what arrived; an archive may
+  unpack to at most ``--max-unpacked`` bytes and ``--max-files`` members, counted from its
+  headers before anything is written.
 * **Checked**: the size (when known) and the sha256 against the values below (or
   ``--sha256``); a mismatch removes the downloaded file (it is ours) and says so.
 * **Safe extraction**: every member is checked *before* anything is written — no absolute
@@ -50,6 +57,13 @@ ARCHIVES = {
                     112_563_277),
 }
 _CHUNK = 1 << 20
+MIN_RATE = 10_000  # bytes/s, averaged over RATE_WINDOW
+RATE_WINDOW = 60.0  # seconds
+DEADLINE = 6 * 3600.0  # seconds
+MAX_UNPACKED = 20 * 2 ** 30  # bytes; the v0.02 archive unpacks to about 3.8 GB
+MAX_FILES = 200_000  # members; v0.02 has about 106,000
+#: how archives begin: gzip, bzip2, xz, zstd (a plain tar has "ustar" at byte 257)
+_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
 
 
 def _progress(done: int, total: int | None, started: float) -> None:
@@ -66,14 +80,72 @@ def _progress(done: int, total: int | None, started: float) -> None:
     out.flush()
 
 
-def fetch(archive: Archive, part: Path, *, timeout: float = 60.0) -> Path:
+def _looks_like_archive_start(part: Path) -> tuple[bool, bytes]:
+    """Whether ``part`` can be the start of an archive (and its first bytes)."""
+    with open(part, "rb") as f:
+        head = f.read(512)
+    if head.startswith(_MAGIC) or head[257:262] == b"ustar":
+        return True, head
+    if any(m.startswith(head) for m in _MAGIC):  # cut inside the magic itself
+        return True, head
+    # too short to show a tar's magic: anything but a page of text may be one
+    return len(head) < 262 and head.lstrip()[:1] not in (b"<", b"{"), head
+
+
+def _content_range_start(value: str | None) -> int | None:
+    """The first byte of ``Content-Range: bytes START-END/TOTAL``, or None."""
+    if not value or not value.startswith("bytes "):
+        return None
+    first = value[6:].split("-", 1)[0].strip()
+    return int(first) if first.isdigit() else None
+
+
+def _read_body(response, f, archive: Archive, have: int, total: int | None, *,
+               min_rate: float, deadline: float) -> int:
+    """Copy the body to ``f`` as it arrives (a few KiB at a time: a crawl reaches the file
+    too); a DataError when it crawls below ``min_rate`` over a minute or passes the
+    ``deadline`` (a time.monotonic() value). Returns the bytes the file holds."""
+    started = time.monotonic()
+    window_start, window_bytes = started, 0
+    read = getattr(response, "read1", response.read)
+    while chunk := read(_CHUNK):
+        f.write(chunk)
+        f.flush()
+        have += len(chunk)
+        window_bytes += len(chunk)
+        _progress(have, total, started)
+        now = time.monotonic()
+        if now > deadline:
+            raise DataError(f"{archive.url}: not finished by the deadline (--deadline); "
+                            f"{have:,} bytes kept: run the same command again to resume")
+        if now - window_start >= RATE_WINDOW:
+            if window_bytes / (now - window_start) < min_rate:
+                raise DataError(f"{archive.url}: {window_bytes / (now - window_start):,.0f} "
+                                f"bytes/s over the last minute, below --min-rate "
+                                f"{min_rate:,.0f}; {have:,} bytes kept: run the same "
+                                "command again to resume")
+            window_start, window_bytes = now, 0
+    return have
+
+
+def fetch(archive: Archive, part: Path, *, timeout: float = 60.0, min_rate: float = MIN_RATE,
+          deadline: float = DEADLINE, log=print) -> Path:
     """Download ``archive`` to ``part``, resuming what is already there; returns ``part``
     once the whole file is there and checked. A lost connection keeps the bytes received
-    (run again to resume); a checksum mismatch removes them."""
+    (run again to resume); a checksum mismatch removes them. ``timeout``: for each read;
+    ``min_rate`` bytes/s over each minute; ``deadline`` seconds for the whole download."""
+    ends = time.monotonic() + deadline
     have = part.stat().st_size if part.exists() else 0
     if archive.size is not None and have > archive.size:
         part.unlink()  # ours, and longer than the archive can be: start again
         have = 0
+    if have:
+        ok, head = _looks_like_archive_start(part)
+        if not ok:
+            part.unlink()
+            log(f"{part}: not the start of an archive (it begins {head[:16]!r}): removed, "
+                "downloading again from the start")
+            have = 0
     if archive.size is None or have < archive.size:
         request = urllib.request.Request(archive.url, headers={"User-Agent": "speechgru"})
         if have:
@@ -92,18 +164,25 @@ def fetch(archive: Archive, part: Path, *, timeout: float = 60.0) -> Path:
         if response is not None:
             with response:
                 resumed = response.status == 206
+                if resumed:
+                    start = _content_range_start(response.headers.get("Content-Range"))
+                    if start == 0:  # the whole file again: start it again
+                        resumed, have = False, 0
+                    elif start != have:
+                        part.unlink()
+                        raise DataError(
+                            f"{archive.url}: asked for the bytes from {have:,}, the server "
+                            f"sent {response.headers.get('Content-Range')!r}; the partial "
+                            "download was removed: run the same command again")
                 mode = "ab" if resumed else "wb"
                 if not resumed:
                     have = 0
                 length = response.headers.get("Content-Length")
                 total = (have + int(length)) if length and length.isdigit() else archive.size
-                started = time.monotonic()
                 try:
                     with open(part, mode) as f:
-                        while chunk := response.read(_CHUNK):
-                            f.write(chunk)
-                            have += len(chunk)
-                            _progress(have, total, started)
+                        have = _read_body(response, f, archive, have, total,
+                                          min_rate=min_rate, deadline=ends)
                 except (OSError, ConnectionError) as exc:
                     raise DataError(f"{archive.url}: the connection was lost after "
                                     f"{have:,} bytes ({exc}); run the same command again "
@@ -111,6 +190,7 @@ def fetch(archive: Archive, part: Path, *, timeout: float = 60.0) -> Path:
                 finally:
                     if sys.stderr.isatty():
                         sys.stderr.write("\n")
+                have = part.stat().st_size
                 if total is not None and have < total:
                     raise DataError(f"{archive.url}: the connection was lost after {have:,} "
                                     f"of {total:,} bytes; run the same command again to "
@@ -132,11 +212,20 @@ def fetch(archive: Archive, part: Path, *, timeout: float = 60.0) -> Path:
     return part
 
 
-def check_members(tar: tarfile.TarFile, name: str) -> list[tarfile.TarInfo]:
+def check_members(tar: tarfile.TarFile, name: str, *, max_unpacked: int = MAX_UNPACKED,
+                  max_files: int = MAX_FILES) -> list[tarfile.TarInfo]:
     """Every member of ``tar``, or a DataError naming the first that is not a plain file
-    or folder with a relative name inside the destination."""
-    members = tar.getmembers()
-    for m in members:
+    or folder with a relative name inside the destination, or as soon as the members
+    would unpack to more than ``max_unpacked`` bytes or ``max_files`` members."""
+    members, unpacked = [], 0
+    for m in tar:
+        members.append(m)
+        unpacked += max(m.size, 0)
+        if unpacked > max_unpacked or len(members) > max_files:
+            bound = (f"{max_unpacked:,} bytes (--max-unpacked)" if unpacked > max_unpacked
+                     else f"{max_files:,} members (--max-files)")
+            raise DataError(f"{name}: refused: it would unpack to more than {bound}; "
+                            "nothing was extracted")
         path = PurePosixPath(m.name)
         why = None
         if m.name.startswith(("/", "\\")) or path.is_absolute() or ":" in path.parts[0]:
@@ -153,9 +242,11 @@ def check_members(tar: tarfile.TarFile, name: str) -> list[tarfile.TarInfo]:
     return members
 
 
-def extract(archive_file: Path, dest: Path, *, name: str | None = None) -> int:
-    """Unpack ``archive_file`` into ``dest`` after checking every member; returns the
-    number of files. ``dest`` must not hold files of the same names already."""
+def extract(archive_file: Path, dest: Path, *, name: str | None = None,
+            max_unpacked: int = MAX_UNPACKED, max_files: int = MAX_FILES) -> int:
+    """Unpack ``archive_file`` into ``dest`` after checking every member (and their
+    number and sizes: ``max_unpacked``, ``max_files``); returns the number of files.
+    ``dest`` must not hold files of the same names already."""
     name = name or str(archive_file)
     try:
         tar = tarfile.open(archive_file, "r:*")
@@ -163,7 +254,8 @@ def extract(archive_file: Path, dest: Path, *, name: str | None = None) -> int:
         raise DataError(f"{name}: not a readable tar archive ({exc})") from None
     with tar:
         try:
-            members = check_members(tar, name)
+            members = check_members(tar, name, max_unpacked=max_unpacked,
+                                    max_files=max_files)
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise DataError(f"{name}: damaged archive ({exc})") from None
         with owned_tempdir(dest, "extract") as tmp:
@@ -185,8 +277,17 @@ def extract(archive_file: Path, dest: Path, *, name: str | None = None) -> int:
 
 
 def download(dest: str | Path, *, version: str = "v0.02", url: str | None = None,
-             sha256: str | None = None, keep_archive: bool = False, log=print) -> dict:
+             sha256: str | None = None, keep_archive: bool = False, log=print,
+             min_rate: float = MIN_RATE, deadline: float = DEADLINE,
+             max_unpacked: int = MAX_UNPACKED, max_files: int = MAX_FILES) -> dict:
     """Download and unpack a Speech Commands archive into ``dest``; returns a summary."""
+    import math
+
+    for flag, value in (("--min-rate", min_rate), ("--deadline", deadline),
+                        ("--max-unpacked", max_unpacked), ("--max-files", max_files)):
+        if not isinstance(value, (int, float)) or math.isnan(value) or value < 0 or (
+                flag != "--min-rate" and value == 0):
+            raise DataError(f"{flag} {value}: must be a positive number")
     dest = Path(dest)
     if url:
         archive = Archive(url, sha256)
@@ -206,8 +307,15 @@ def download(dest: str | Path, *, version: str = "v0.02", url: str | None = None
     log(f"downloading {archive.url}"
         + (f" ({archive.size / 1e6:,.0f} MB)" if archive.size else "")
         + (", resuming" if part.exists() else "") + f" into {dest}")
-    fetch(archive, part)
-    files = extract(part, dest, name=archive.url)
+    fetch(archive, part, min_rate=min_rate, deadline=deadline, log=log)
+    try:
+        files = extract(part, dest, name=archive.url, max_unpacked=max_unpacked,
+                        max_files=max_files)
+    except DataError as exc:
+        if "not a readable tar archive" in str(exc) or "damaged archive" in str(exc):
+            part.unlink()  # ours: a later run must not resume onto it
+            raise DataError(f"{exc}; the download was removed: check the URL") from None
+        raise
     if keep_archive:
         kept = dest / file_name
         os.replace(part, kept)

@@ -9,6 +9,7 @@ import http.server
 import io
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,9 @@ class _Server:
 
     def __init__(self, files: dict[str, bytes]):
         self.files, self.cut, self.ranges = files, {}, []
+        # path → "from0" (a 206 sent from byte 0), "shifted" (a 206 from the wrong byte),
+        # ("trickle", bytes, seconds) (that many bytes every so many seconds)
+        self.mode: dict[str, object] = {}
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -71,11 +75,13 @@ class _Server:
                 start = 0
                 rng = self.headers.get("Range")
                 outer.ranges.append(rng)
+                mode = outer.mode.get(self.path)
                 if rng:
                     start = int(rng.split("=")[1].split("-")[0])
                     if start >= len(data):
                         self.send_error(416)
                         return
+                    start = {"from0": 0, "shifted": start // 2}.get(mode, start)
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 else:
@@ -83,6 +89,16 @@ class _Server:
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
                 body = data[start:]
+                if isinstance(mode, tuple):  # a crawl
+                    _, size, pause = mode
+                    for i in range(0, len(body), size):
+                        try:
+                            self.wfile.write(body[i:i + size])
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                        time.sleep(pause)
+                    return
                 stop = outer.cut.pop(self.path, None)
                 self.wfile.write(body if stop is None else body[:stop])
                 if stop is not None:
@@ -204,3 +220,87 @@ def test_the_official_archives_are_known_by_size_and_sha256():
     for a in ARCHIVES.values():
         assert a.url.startswith("https://") and len(a.sha256) == 64
         int(a.sha256, 16)
+
+
+def _args(server, out, path, *extra):
+    return ["download", "speech-commands", str(out), "--url", server.url(path), *extra]
+
+
+@pytest.mark.parametrize("mode", ["from0", "shifted"])
+def test_a_resume_answered_from_the_wrong_byte_is_never_appended(mode, server, tmp_path,
+                                                                   capsys):
+    """A 206 whose Content-Range starts at 0 restarts the file; any other wrong start
+    removes the partial file and says so. Either way no corrupt archive is unpacked."""
+    data = server.files["/good.tar.gz"]
+    out = tmp_path / "sc"
+    server.cut["/good.tar.gz"] = len(data) // 2
+    assert cli(_args(server, out, "/good.tar.gz")) == 2  # no --sha256: nothing to check
+    capsys.readouterr()
+    server.mode["/good.tar.gz"] = mode
+    rc = cli(_args(server, out, "/good.tar.gz"))
+    err = capsys.readouterr().err.strip()
+    if mode == "from0":
+        assert rc == 0, err
+        assert len(scan_dataset(out).clips) == 9
+        assert (out / "yes" / "aa11_nohash_0.wav").read_bytes() == _wav_bytes(0)
+    else:
+        assert rc == 2 and len(err.splitlines()) == 1 and "asked for the bytes from" in err
+        assert "the partial download was removed" in err
+        assert not (out / ".download" / "good.tar.gz.part").exists()
+        assert not any(p.suffix == ".wav" for p in out.rglob("*"))
+
+
+def test_a_page_instead_of_an_archive_is_not_kept_to_resume_onto(server, tmp_path, capsys):
+    server.files["/page.tar.gz"] = b"<html><body>Please log in</body></html>\n"
+    out = tmp_path / "sc"
+    for _ in range(2):
+        assert cli(_args(server, out, "/page.tar.gz")) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "not a readable tar archive" in err
+        assert "the download was removed" in err
+        assert not (out / ".download" / "page.tar.gz.part").exists()
+    assert server.ranges == [None, None]  # the second run started again
+    # a partial file left by something else that is not an archive's start
+    part = out / ".download" / "good.tar.gz.part"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(b"<!DOCTYPE html><html>" + b"x" * 300)
+    assert cli(_args(server, out, "/good.tar.gz")) == 0
+    said = capsys.readouterr().out
+    assert "not the start of an archive" in said and server.ranges[-1] is None
+    assert len(scan_dataset(out).clips) == 9
+
+
+def test_a_crawling_server_is_left_with_what_arrived(server, tmp_path, capsys, monkeypatch):
+    from speechgru.data import download
+
+    monkeypatch.setattr(download, "RATE_WINDOW", 0.5)
+    server.mode["/good.tar.gz"] = ("trickle", 64, 0.1)  # 640 bytes/s
+    out = tmp_path / "sc"
+    assert cli(_args(server, out, "/good.tar.gz", "--min-rate", "5000")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "below --min-rate 5,000" in err
+    part = out / ".download" / "good.tar.gz.part"
+    kept = part.stat().st_size
+    assert kept > 0 and "bytes kept" in err  # what arrived reached the file
+    assert cli(_args(server, out, "/good.tar.gz", "--min-rate", "0", "--deadline", "1")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "deadline" in err and part.stat().st_size > kept
+    assert server.ranges[-1] == f"bytes={kept}-"
+    assert cli(_args(server, out, "/good.tar.gz", "--deadline", "-1")) == 2
+    assert "--deadline -1.0: must be a positive number" in capsys.readouterr().err
+
+
+def test_an_archive_that_unpacks_too_far_is_refused_before_writing(server, tmp_path, capsys):
+    big = _tar([_file("./yes/aa11_nohash_0.wav", b"\0" * 5_000_000)])
+    many = _tar([_file(f"./yes/s{i}_nohash_0.wav", b"") for i in range(300)])
+    assert len(big) < 20_000
+    server.files.update({"/big.tar.gz": big, "/many.tar.gz": many})
+    for path, flag, needle in (("/big.tar.gz", ["--max-unpacked", "1000000"],
+                                "more than 1,000,000 bytes (--max-unpacked)"),
+                               ("/many.tar.gz", ["--max-files", "100"],
+                                "more than 100 members (--max-files)")):
+        out = tmp_path / path.strip("/").split(".")[0]
+        assert cli(_args(server, out, path, *flag)) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and needle in err, err
+        assert not any(p.is_file() for p in out.rglob("*") if ".download" not in p.parts)
