@@ -38,6 +38,7 @@ def read_audio(path: str | Path, *, offset: float = 0.0,
     if not path.is_file():
         raise AudioError(f"{path}: not a regular file")
     _check_riff_length(path)
+    _check_ogg_end(path)
     try:
         with sf.SoundFile(str(path)) as f:
             sr = f.samplerate
@@ -83,13 +84,42 @@ def _check_riff_length(path: Path) -> None:
                 cid, clen = f.read(4), int.from_bytes(f.read(4), "little")
                 if cid == b"data":
                     have = size - pos - 8
-                    if clen not in (0, 0xFFFFFFFF) and clen > have:
+                    if clen == 0xFFFFFFFF and clen > have:
+                        raise AudioError(f"{path}: truncated or written as a stream: the data "
+                                         "chunk declares 0xFFFFFFFF bytes (a placeholder) "
+                                         f"and the file holds {have}; rewrite it with its "
+                                         "true length (e.g. sox in.wav out.wav)")
+                    if clen != 0 and clen > have:
                         raise AudioError(f"{path}: truncated: the data chunk declares "
                                          f"{clen} bytes but the file holds {have}")
                     return
                 pos += 8 + clen + (clen & 1)
     except OSError as exc:
         raise AudioError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _check_ogg_end(path: Path) -> None:
+    """An Ogg file whose last page is not whole or lacks the end-of-stream flag was cut
+    short (libsndfile reads the part that is there without a word)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            if f.read(4) != b"OggS":
+                return
+            f.seek(max(0, size - 65536))
+            tail = f.read()
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read ({exc.strerror})") from None
+    at = tail.rfind(b"OggS")
+    whole = False
+    if at >= 0 and len(tail) >= at + 27:
+        segments = tail[at + 26]
+        table = tail[at + 27:at + 27 + segments]
+        whole = (len(table) == segments and
+                 at + 27 + segments + sum(table) <= len(tail) and tail[at + 5] & 0x04)
+    if not whole:
+        raise AudioError(f"{path}: truncated: the Ogg stream does not end (its last page "
+                         "is cut or lacks the end-of-stream mark)")
 
 
 class PCMStream:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -605,6 +607,11 @@ def main(argv: list[str] | None = None) -> int:
                            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
                            "installed: pip install 'speechgru[train]' (the base install runs "
                            "predict and listen)")
+    if args.command == "train" and not args.resume:
+        try:  # a bad --config is said before TensorFlow is imported (seconds, ~600 MB)
+            _run_config(args)
+        except SpeechGRUError as exc:
+            return _fail(args, str(exc))
     if args.verbose:  # TensorFlow's and LiteRT's own log lines too
         from .utils import VERBOSE_ENV
 
@@ -613,8 +620,13 @@ def main(argv: list[str] | None = None) -> int:
         from .utils import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # its C++ start-up lines are noise for a user
+    previous = signal.signal(signal.SIGTERM, _terminated) \
+        if threading.current_thread() is threading.main_thread() else None
     try:
         return args.func(args)
+    except Terminated:
+        print(f"speechgru {args.command}: terminated", file=sys.stderr)
+        return 143
     except SpeechGRUError as exc:
         return _fail(args, str(exc))
     except OSError as exc:  # disk full, permission denied, a path that is not there
@@ -625,6 +637,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"speechgru {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is so that every ``finally`` runs (locks,
+    temporary folders) as on Ctrl-C."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
+def entry() -> None:
+    """The ``speechgru`` program: :func:`main`, then exit. After Ctrl-C or SIGTERM it exits
+    at once, so that no library prints its own clean-up lines after "interrupted"."""
+    code = main()
+    if code in (130, 143):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _fail(args, message: str) -> int:
@@ -638,4 +673,4 @@ def _fail(args, message: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

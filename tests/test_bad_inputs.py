@@ -155,8 +155,30 @@ def _nan_wav(path: Path) -> Path:
     return write(path, y, subtype="FLOAT")
 
 
+def _cut_ogg(path: Path) -> Path:
+    import soundfile as sf
+
+    sf.write(str(path), np.tile(tone(), 3), 16000, format="OGG", subtype="VORBIS")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # read as 1.1 s of 3 s without the check
+    return path
+
+
+def _stream_sized_wav(path: Path) -> Path:
+    """A WAV whose data chunk declares 0xFFFFFFFF bytes (a stream's placeholder) and holds
+    100 (50 samples)."""
+    write(path, tone()[:50])
+    data = bytearray(path.read_bytes())
+    at = data.find(b"data")
+    data[at + 4:at + 8] = (0xFFFFFFFF).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
 AUDIO_CASES = {
     "truncated_data_chunk": (_truncated_wav, "truncated"),
+    "ogg_cut_in_half": (_cut_ogg, "the Ogg stream does not end"),
+    "wav_data_size_ffffffff": (_stream_sized_wav, "0xFFFFFFFF"),
     "float_samples_1e6": (lambda p: _float_wav(p, 1e6), "beyond the [-1, 1]"),
     "float_samples_3": (lambda p: _float_wav(p, 3.0), "beyond the [-1, 1]"),
     "nan_samples": (_nan_wav, "NaN"),
@@ -295,11 +317,20 @@ def test_identical_audio_under_two_labels_and_in_two_splits_is_reported(tmp_path
 def test_check_data_lists_a_truncated_file(tmp_path, capsys):
     root = _dataset(tmp_path / "ds")
     _truncated_wav(root / "yes" / "aaaa1111_nohash_0.wav")
+    _cut_ogg(root / "no" / "bbbb2222_nohash_0.ogg")
     rc, out, _ = run_cli(capsys, "check-data", root, "--json")
     bad = json.loads(out)["bad_files"]
-    assert rc == 0 and len(bad) == 1 and "truncated" in bad[0]["reason"]
+    assert rc == 0 and len(bad) == 2 and all("truncated" in b["reason"] for b in bad)
     rc, _, err = run_cli(capsys, "check-data", root, "--strict")
     assert rc == 2 and "aaaa1111_nohash_0.wav" in err
+    # links named like audio that lead nowhere are listed too
+    (root / "yes" / "dddd4444_nohash_0.wav").symlink_to(root / "gone.wav")
+    loop = root / "yes" / "eeee5555_nohash_0.wav"
+    loop.symlink_to(loop)
+    rc, out, _ = run_cli(capsys, "check-data", root, "--json")
+    bad = {Path(b["file"]).name: b["reason"] for b in json.loads(out)["bad_files"]}
+    assert rc == 0 and "leads to no file" in bad["dddd4444_nohash_0.wav"]
+    assert "leads to no file" in bad["eeee5555_nohash_0.wav"]
 
 
 @pytest.mark.parametrize("make,needle", [
@@ -794,3 +825,47 @@ def test_train_into_a_run_another_train_is_writing_is_refused(synth_dir, tmp_pat
                              "--epochs", "1", "--cache-dir", tmp_path / "cache")
     assert_error(rc, err, str(run), "another speechgru train")
     assert not list(run.iterdir())
+
+
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"),
+                                           (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_or_sigterm_during_train_is_one_line_and_the_run_resumable(sig, code, word,
+                                                                          synth_dir, tmp_path):
+    from speechgru.training.run_dir import RunDir
+
+    run = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "speechgru", "train", "--data",
+                          str(synth_dir), "--out", str(run), "--epochs", "60",
+                          "--cache-dir", str(tmp_path / "cache")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and p.poll() is None:
+        state = run / "state.json"
+        if state.is_file() and json.loads(state.read_text() or "{}").get("epoch", 0) >= 1:
+            break
+        time.sleep(0.5)
+    assert p.poll() is None, p.communicate()[1]
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=120)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert p.returncode == code, err
+    assert lines[-1] == f"speechgru train: {word}", err
+    assert "Traceback" not in err and "never used" not in err, err
+    assert RunDir(run).state()["epoch"] >= 1  # --resume goes on from there
+    assert not list(tmp_path.rglob("*.speechgru-tmp"))
+
+
+def test_train_refuses_a_dataset_of_only_bad_files_even_with_the_recipes_speech(tmp_path,
+                                                                                capsys):
+    ds = tmp_path / "ds"
+    for word in ("yes", "no"):
+        for spk in ("aaaa1111", "bbbb2222", "cccc3333", "dddd4444"):
+            (ds / word).mkdir(parents=True, exist_ok=True)
+            (ds / word / f"{spk}_nohash_0.wav").write_text("not audio at all\n")
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"train": {"words": ["yes", "no"], "synth_per_word": 2, "epochs": 1}}')
+    rc, _, err = run_cli(capsys, "train", "--data", ds, "--out", tmp_path / "run",
+                         "--config", cfg, "--cache-dir", tmp_path / "cache")
+    assert_error(rc, err, str(ds), "no training clip could be read", "bad file(s)",
+                 "not readable as audio")
+    assert not (tmp_path / "run" / "config.json").exists()

@@ -115,9 +115,18 @@ def hash_split(speaker: str, validation_percent: float = 10.0,
     return "train"
 
 
-def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+def _audio_files(folder: Path, bad: list[tuple[str, str]] | None = None) -> list[Path]:
+    """The audio files in ``folder``; a link named like one that leads to no file (dangling,
+    or a loop) goes into ``bad``, named, rather than being passed over in silence."""
+    out = []
+    for p in folder.iterdir():
+        if p.suffix.lower() not in AUDIO_EXTENSIONS:
+            continue
+        if p.is_file():
+            out.append(p)
+        elif p.is_symlink() and bad is not None:
+            bad.append((str(p), "a link that leads to no file (dangling, or a loop)"))
+    return sorted(out)
 
 
 def detect_layout(root: Path) -> str:
@@ -206,9 +215,9 @@ def scan_dataset(root: str | Path, *, words: tuple[str, ...] | list[str] | None 
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
             name = folder.name
             if name == BACKGROUND:
-                noise.extend(_audio_files(folder))
+                noise.extend(_audio_files(folder, bad))
                 continue
-            for f in _audio_files(folder):
+            for f in _audio_files(folder, bad):
                 if name == UNKNOWN:
                     word, _, rest = f.name.partition("_")
                     speaker = _speaker_of(rest) if rest else f.stem
@@ -227,7 +236,7 @@ def scan_dataset(root: str | Path, *, words: tuple[str, ...] | list[str] | None 
                                       testing_percent))
     elif layout == "noise":  # a folder of background recordings: silence clips only
         words = tuple(words) if words else COMMANDS
-        noise = _audio_files(root)
+        noise = _audio_files(root, bad)
         if not noise:
             raise DataError(f"{root}: no audio files for --noise (looked for "
                             f"{', '.join(AUDIO_EXTENSIONS)} in the folder itself)")
@@ -236,7 +245,7 @@ def scan_dataset(root: str | Path, *, words: tuple[str, ...] | list[str] | None 
     elif layout == "flat":
         folder = root / "recordings" if (root / "recordings").is_dir() else root
         found = []
-        for f in _audio_files(folder):
+        for f in _audio_files(folder, bad):
             parts = f.stem.split("_")
             if len(parts) < 3:
                 bad.append((str(f), "file name does not follow {label}_{speaker}_{index}"))

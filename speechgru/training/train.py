@@ -520,6 +520,7 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
         if config.train.teacher_run:  # the run's config names its teacher wherever it resumes
             config = dataclasses.replace(config, train=dataclasses.replace(
                 config.train, teacher_run=str(Path(config.train.teacher_run).absolute())))
+        own = list(data_dirs or [])  # the user's data (the recipe's speech is added)
         data_dirs = with_recipe_synth(data_dirs or [], config,
                                       log=print if verbose != 0 else (lambda *_: None))
         splits, bad = plan_splits(data_dirs, config, noise_dirs)
@@ -536,6 +537,17 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()
     prep = prepare(splits, config, cache_dir=cache_dir, progress=verbose != 0)
+    skipped = bad + prep.bad
+    if not resume and own and not any(inside(c.path, d) for d in own
+                                      for c in prep.train_clips):
+        why = (f"{len(skipped)} bad file(s), e.g. {skipped[0][0]}: {skipped[0][1]}"
+               if skipped else "none in its train split")
+        raise DataError(f"{', '.join(map(str, own))}: no training clip could be read ({why}); "
+                        "the recipe's synthetic speech alone is not a dataset: run speechgru "
+                        "check-data on it")
+    if skipped and verbose != 0:
+        print(f"skipped {len(skipped)} bad file(s) (each named in {run_dir}/data.json; "
+              "speechgru check-data DIR lists them)", flush=True)
     tc = config.train
     if tc.distill and teacher is None:
         prep.teacher = soft_labels(prep, cache_dir,
