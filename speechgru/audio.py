@@ -61,6 +61,50 @@ def read_audio(path: str | Path, *, offset: float = 0.0,
     return np.ascontiguousarray(y, dtype=np.float32), sr
 
 
+def audio_blocks(path: str | Path, block_seconds: float = 1.0):
+    """``(sample_rate, blocks)`` of a file of any length: ``blocks`` yields float32 mono
+    blocks of about ``block_seconds`` each, checked as :func:`read_audio` checks a whole
+    file (NaN/Inf, range), so memory stays bounded however long the file is."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if not path.is_file():
+        raise AudioError(f"{path}: not a regular file")
+    _check_riff_length(path)
+    _check_ogg_end(path)
+    try:
+        f = sf.SoundFile(str(path))
+    except sf.LibsndfileError as exc:
+        raise AudioError(f"{path}: not readable as audio ({exc.error_string})") from None
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise AudioError(f"{path}: not readable as audio ({exc})") from None
+    sr = f.samplerate
+
+    def blocks():
+        seen = 0
+        with f:
+            while True:
+                try:
+                    data = f.read(max(1, int(sr * block_seconds)), dtype="float32",
+                                  always_2d=True)
+                except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
+                    raise AudioError(f"{path}: not readable as audio after {seen / sr:.1f} s "
+                                     f"({exc})") from None
+                if not len(data):
+                    break
+                if not np.all(np.isfinite(data)):
+                    raise AudioError(f"{path}: NaN/Inf sample(s) at {seen / sr:.1f} s; the "
+                                     "file is corrupt")
+                _check_range(data, str(path))
+                seen += len(data)
+                yield np.ascontiguousarray(data.mean(axis=1) if data.shape[1] > 1
+                                           else data[:, 0], dtype=np.float32)
+        if not seen:
+            raise AudioError(f"{path}: empty (0 samples)")
+
+    return sr, blocks()
+
+
 def _check_range(data: np.ndarray, source: str) -> None:
     peak = float(np.abs(data).max()) if data.size else 0.0
     if peak > 1.0 + 1e-4:

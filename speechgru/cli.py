@@ -304,7 +304,8 @@ def cmd_listen(args) -> int:
                 print(f"{d['time']:9.2f} s  {d['label']:<8} {d['p']:.2f}", flush=True)
 
     if args.source != "-":
-        show(lis.listen_file(args.source))
+        for found in lis.listen_file_blocks(args.source):
+            show(found)
         return 0
     from .audio import PCMStream
 
@@ -633,7 +634,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(args, f"{where}{exc.strerror or exc}")
     except MemoryError:
-        return _fail(args, "out of memory; check the sizes in the config")
+        return _fail(args, "out of memory: the input (or, for train, the config's sizes) "
+                           "is too large for this machine")
     except KeyboardInterrupt:
         print(f"speechgru {args.command}: interrupted", file=sys.stderr)
         return 130

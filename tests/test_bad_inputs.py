@@ -869,3 +869,20 @@ def test_train_refuses_a_dataset_of_only_bad_files_even_with_the_recipes_speech(
     assert_error(rc, err, str(ds), "no training clip could be read", "bad file(s)",
                  "not readable as audio")
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_predict_refuses_a_recording_from_its_header_and_listen_reads_it_in_blocks(
+        exported, tmp_path, capsys):
+    """A 601 s file: predict (one clip) says so without reading it; listen reads it a
+    second at a time (scripts/bench_memory.py measures the memory: flat in the length)."""
+    import soundfile as sf
+
+    root, _ = exported
+    long = tmp_path / "long.wav"
+    with sf.SoundFile(str(long), "w", 8000, 1, subtype="PCM_16") as f:
+        for _ in range(601):
+            f.write(np.zeros(8000, np.float32))
+    rc, _, err = run_cli(capsys, "predict", root / "model", long)
+    assert_error(rc, err, str(long), "601 s long", "speechgru listen")
+    rc, out, err = run_cli(capsys, "listen", root / "model", long, "--json")
+    assert rc == 0 and out == "", err  # silence: nothing heard, nothing refused

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import read_audio, resample
 from ..errors import AudioError, ConfigError, ExportError
 from ..features.maths import frame_count
 from .recognizer import DEFAULT_THRESHOLD, _read_model_dir
@@ -156,6 +155,23 @@ class Listener:
 
     def listen_file(self, path: str | Path) -> list[dict]:
         """Every detection in an audio file of any length."""
-        y, sr = read_audio(path)
+        return [d for found in self.listen_file_blocks(path) for d in found]
+
+    def listen_file_blocks(self, path: str | Path):
+        """The detections of an audio file of any length, yielded as the file is read a
+        second at a time (memory stays bounded: a 10-hour file is not loaded whole)."""
+        from ..audio import audio_blocks
+
+        sr, blocks = audio_blocks(path)
         self.reset()
-        return self.feed(resample(y, sr, self.sample_rate)) + self.flush()
+        stream = None
+        if sr != self.sample_rate:
+            import soxr
+
+            stream = soxr.ResampleStream(sr, self.sample_rate, 1, dtype="float32",
+                                         quality="HQ")
+        for y in blocks:
+            yield self.feed(y if stream is None else stream.resample_chunk(y))
+        if stream is not None:
+            yield self.feed(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        yield self.flush()

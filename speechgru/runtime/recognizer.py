@@ -19,9 +19,25 @@ from .manifest import Manifest
 from .tflite import FrameFrontend, StreamStep, _open, dequantize, quantize
 
 
+#: the longest file ``predict`` reads whole (it answers one clip: the loudest window of it);
+#: a longer recording is for ``listen``, which reads any length in bounded memory
+MAX_CLIP_SECONDS = 600.0
+
+
 def read_clip(path: str | Path, sample_rate: int, num_samples: int) -> np.ndarray:
     """Read, validate, mix to mono, resample and fit to ``num_samples``: exactly as in
-    training (``speechgru.audio.load_clip``; soxr, no librosa)."""
+    training (``speechgru.audio.load_clip``; soxr, no librosa). A file longer than
+    :data:`MAX_CLIP_SECONDS` is refused from its header, before it is read."""
+    import soundfile as sf
+
+    try:
+        seconds = sf.info(str(path)).duration
+    except (RuntimeError, ValueError, OSError):
+        seconds = 0.0  # load_clip says what is wrong with it
+    if seconds > MAX_CLIP_SECONDS:
+        raise AudioError(f"{path}: {seconds:,.0f} s long; predict answers one clip (the "
+                         f"loudest {num_samples / sample_rate:g} s of a file of at most "
+                         f"{MAX_CLIP_SECONDS:.0f} s): for a recording use speechgru listen")
     return load_clip(path, sample_rate=sample_rate, num_samples=num_samples)
 
 
