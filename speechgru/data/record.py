@@ -48,7 +48,8 @@ class WordFinder:
     """Fed audio in any blocks, yields ``(start, end)`` sample positions of words."""
 
     def __init__(self):
-        self.audio = np.zeros(0, np.float32)
+        self.audio = np.zeros(0, np.float32)  # the recent audio, from sample ``base`` on
+        self.base = 0
         self.pos = 0  # frames examined
         self.floor: float | None = None
         self.start: int | None = None
@@ -56,8 +57,15 @@ class WordFinder:
         self.quiet_since_start = 0
 
     def feed(self, block: np.ndarray) -> Iterator[tuple[int, int]]:
+        # keep only what a word still to be cut can need (the words found before this call
+        # are cut by now): time stays linear in the recording's length
+        keep = min(self.pos, self.start if self.start is not None else self.pos) * FRAME \
+            - 2 * SR
+        if keep > self.base:
+            self.audio = self.audio[keep - self.base:]
+            self.base = keep
         self.audio = np.concatenate([self.audio, block.astype(np.float32)])
-        db = _frames_db(self.audio[self.pos * FRAME:])
+        db = _frames_db(self.audio[self.pos * FRAME - self.base:])
         for level in db:
             t = self.pos
             self.pos += 1
@@ -84,9 +92,14 @@ class WordFinder:
         centre = (start + end) // 2
         lo = centre - n // 2
         out = np.zeros(n, np.float32)
-        a, b = max(lo, 0), min(lo + n, len(self.audio))
-        out[a - lo:b - lo] = self.audio[a:b]
+        a, b = max(lo, self.base), min(lo + n, self.base + len(self.audio))
+        if b > a:
+            out[a - lo:b - lo] = self.audio[a - self.base:b - self.base]
         return out
+
+    def samples(self, start: int, end: int) -> np.ndarray:
+        """The recorded samples ``[start, end)`` (positions in the whole recording)."""
+        return self.audio[max(start - self.base, 0):max(end - self.base, 0)]
 
 
 def file_source(path: str | Path, block: int = 1600) -> Iterator[np.ndarray]:
@@ -169,14 +182,15 @@ def record(out_dir: str | Path, words: list[str], *, per_word: int = 10,
             found = next(words_found, None)
             if found is None:
                 raise DataError(f"the recording ended before {word!r} take {kept + 1} of "
-                                f"{per_word}; {sum(written.values())} takes were kept in {out}")
+                                f"{per_word}; {sum(written.values()) + kept} takes were kept "
+                                f"in {out}")
             if found == "silent":
                 refused.append({"word": word, "reason": "silent"})
                 say(f"  nothing heard for {TIMEOUT_S:g} s; again")
                 continue
             start, end = found
             clip = finder.window(start, end)
-            problem = _take_problem(finder.audio[start:end])
+            problem = _take_problem(finder.samples(start, end))
             if problem:
                 refused.append({"word": word, "reason": problem})
                 say(f"  {problem}; again")

@@ -90,3 +90,24 @@ def test_a_take_that_never_comes_is_reported_silent_and_asked_again(tmp_path, ca
     said = capsys.readouterr().out
     assert "nothing heard" in said and said.count('say "no"') == 2 and "1 refused" in said
     assert [p.name for p in (out / "no").iterdir()] == ["x9_nohash_0.wav"]
+
+
+def test_a_recording_that_ends_early_counts_every_take_it_kept(tmp_path, capsys):
+    """Three takes for two words of two takes each: the line says 3 were kept (the takes of
+    the word being recorded count too), and all three are there. A long session keeps only
+    the recent audio in memory, so its takes are cut as in a short one."""
+    parts = [1.0]
+    for _ in range(3):
+        parts += [_word(0.5), 0.8]
+    parts[-1] = 30.0  # a long quiet tail before the end: still a linear-time scan
+    wav = tmp_path / "s.wav"
+    sf.write(wav, _session(parts), SR, subtype="PCM_16")
+    out = tmp_path / "mine"
+    assert cli(["record", str(out), "--words", "yes,no", "--per-word", "2", "--speaker", "me1",
+                "--input", str(wav)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "ended before 'no' take 2 of 2; 3 takes were kept" in err
+    assert len(list(out.rglob("*.wav"))) == 3
+    y, _ = sf.read(out / "no" / "me1_nohash_0.wav")
+    loud = np.flatnonzero(np.abs(y) > 0.05)
+    assert abs((loud[0] + loud[-1]) / 2 - SR / 2) < 0.05 * SR
