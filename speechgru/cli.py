@@ -631,8 +631,11 @@ def main(argv: list[str] | None = None) -> int:
     except SpeechGRUError as exc:
         return _fail(args, str(exc))
     except OSError as exc:  # disk full, permission denied, a path that is not there
-        where = f"{exc.filename}: " if exc.filename else ""
-        return _fail(args, f"{where}{exc.strerror or exc}")
+        # a library's error without a file name: the folder the command writes
+        name = exc.filename or getattr(args, "out", None) or getattr(args, "out_dir", None)
+        where = f"{name}: " if name else ""
+        why = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+        return _fail(args, f"{where}{why}")
     except MemoryError:
         return _fail(args, "out of memory: the input (or, for train, the config's sizes) "
                            "is too large for this machine")

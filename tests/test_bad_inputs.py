@@ -379,6 +379,41 @@ def test_disk_full_while_caching_is_one_error_and_no_partial_file(synth_dir, tmp
                          "--workers", "1")
     assert_error(rc, err, "No space left on device", "cache")
     assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".json"]
+    # an error without its reason's text (strerror None) still says the reason
+    monkeypatch.setattr(np, "save", lambda *a, **k: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, None)))
+    rc, _, err = run_cli(capsys, "features", synth_dir / "yes", "--cache-dir", cache,
+                         "--workers", "1")
+    assert_error(rc, err, "No space left on device")
+    assert "(None)" not in err
+
+
+def test_temporary_files_of_a_stopped_writer_are_swept(synth_dir, tmp_path, capsys,
+                                                       monkeypatch):
+    """Ctrl-C mid-write leaves no temporary file; one left by a killed writer (its
+    process gone) is removed by the next run; a live writer's is left alone."""
+    cache = tmp_path / "cache"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "save", interrupted)
+    rc, _, err = run_cli(capsys, "features", synth_dir / "yes", "--cache-dir", cache,
+                         "--workers", "1")
+    assert rc == 130 and not list(cache.rglob("*.tmp"))
+    monkeypatch.undo()
+    rc, _, _ = run_cli(capsys, "features", synth_dir / "yes", "--cache-dir", cache,
+                       "--workers", "1")
+    entry = next(cache.rglob("*.npy"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = entry.with_name(f".{entry.name}.{dead}.tmp")
+    live = entry.with_name(f".{entry.name}.1.tmp")  # pid 1 is alive
+    stale.write_bytes(b"half")
+    live.write_bytes(b"half")
+    rc, _, _ = run_cli(capsys, "features", synth_dir / "yes", "--cache-dir", cache,
+                       "--workers", "1")
+    assert rc == 0 and not stale.exists() and live.exists()
 
 
 # ---------------------------------------------------------------------------- models
@@ -886,3 +921,20 @@ def test_predict_refuses_a_recording_from_its_header_and_listen_reads_it_in_bloc
     assert_error(rc, err, str(long), "601 s long", "speechgru listen")
     rc, out, err = run_cli(capsys, "listen", root / "model", long, "--json")
     assert rc == 0 and out == "", err  # silence: nothing heard, nothing refused
+
+
+def test_a_full_disk_under_a_library_names_the_folder_written(synth_dir, tmp_path, capsys,
+                                                              monkeypatch):
+    """Keras or the zip writer report ENOSPC without a file name: the line names the
+    command's output folder and the reason."""
+    import errno
+
+    import speechgru.training.train as training
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, None)
+
+    monkeypatch.setattr(training, "train", full)
+    out = tmp_path / "run"
+    rc, _, err = run_cli(capsys, "train", "--data", synth_dir, "--out", out)
+    assert_error(rc, err, f"{out}: No space left on device")

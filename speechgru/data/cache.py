@@ -39,6 +39,19 @@ class FeatureCache:
         self.config = config
         self.directory = Path(directory) / config.fingerprint()
         self.healed = 0
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove the temporary files of writers that were stopped mid-write (named
+        ``.<key>.npy.<pid>.tmp`` by :meth:`put`, their process gone)."""
+        try:
+            stale = list(self.directory.glob("*/.*.npy.*.tmp"))
+        except OSError:
+            return
+        for tmp in stale:
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
 
     def key(self, clip: Clip) -> str:
         return clip_key(clip)
@@ -76,12 +89,28 @@ class FeatureCache:
             os.replace(tmp, p)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise DataError(f"{p}: cannot write the feature cache ({exc.strerror}); free "
-                            "space or pass another --cache-dir") from None
+            why = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+            raise DataError(f"{p}: cannot write the feature cache ({why}); free space or "
+                            "pass another --cache-dir") from None
+        except BaseException:  # Ctrl-C mid-write: leave no temporary file behind
+            tmp.unlink(missing_ok=True)
+            raise
         # write the settings once, so a cache folder says what it holds
         meta = self.directory / "features.json"
         if not meta.exists():
             self.config.save(meta)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process
+    return True
 
 
 def clip_features(clip: Clip, config: FeatureConfig) -> np.ndarray:

@@ -18,7 +18,6 @@ from ..errors import AudioError, ConfigError, ExportError
 from .manifest import Manifest
 from .tflite import FrameFrontend, StreamStep, _open, dequantize, quantize
 
-
 #: the longest file ``predict`` reads whole (it answers one clip: the loudest window of it);
 #: a longer recording is for ``listen``, which reads any length in bounded memory
 MAX_CLIP_SECONDS = 600.0
