@@ -74,10 +74,14 @@ def _trained(args, recipe: str, seed: int) -> Path:
     config = RunConfig(FeatureConfig(**args.overrides["features"]),
                        ModelConfig(**args.overrides["model"]), TrainConfig(**train_kw))
     run = Path(args.out) / f"{recipe}_seed{seed}"
-    if not (args.reuse and (run / "metrics.json").is_file()):
-        shutil.rmtree(run, ignore_errors=True)
-        train([HALF, EXTRA, *data], run, config, cache_dir=args.cache, verbose=0,
-              noise_dirs=noise)
+    if args.reuse and (run / "metrics.json").is_file():
+        return run
+    if args.reuse and (run / "state.json").is_file():  # stopped part-way: go on
+        train(None, run, resume=True, cache_dir=args.cache, verbose=0)
+        return run
+    shutil.rmtree(run, ignore_errors=True)
+    train([HALF, EXTRA, *data], run, config, cache_dir=args.cache, verbose=0,
+          noise_dirs=noise)
     return run
 
 
