@@ -901,7 +901,7 @@ def test_train_refuses_a_dataset_of_only_bad_files_even_with_the_recipes_speech(
     cfg.write_text('{"train": {"words": ["yes", "no"], "synth_per_word": 2, "epochs": 1}}')
     rc, _, err = run_cli(capsys, "train", "--data", ds, "--out", tmp_path / "run",
                          "--config", cfg, "--cache-dir", tmp_path / "cache")
-    assert_error(rc, err, str(ds), "no training clip could be read", "bad file(s)",
+    assert_error(rc, err, str(ds), "no clip could be read", "bad file(s)",
                  "not readable as audio")
     assert not (tmp_path / "run" / "config.json").exists()
 

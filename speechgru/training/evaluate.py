@@ -111,9 +111,17 @@ MIN_REAL_UNKNOWN = 30
 _GRID = tuple(round(0.1 + 0.01 * i, 2) for i in range(90))  # 0.10 ... 0.99
 
 
+def _word_balanced(accepted: np.ndarray, words: np.ndarray | None) -> float:
+    """The share accepted, each word weighing the same (its clips share its weight)."""
+    if words is None:
+        return float(accepted.mean())
+    return float(np.mean([accepted[words == w].mean() for w in np.unique(words)]))
+
+
 def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
                            target: float = TARGET_FALSE_ACCEPT,
-                           real: np.ndarray | None = None) -> dict:
+                           real: np.ndarray | None = None,
+                           words: np.ndarray | None = None) -> dict:
     """The lowest confidence threshold (0.10 … 0.99, steps of 0.01) at which at most
     ``target`` of the ``_unknown_`` clips (words that are not commands) are taken for a
     command: the threshold that rejects them with the least loss of command recall.
@@ -123,7 +131,10 @@ def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
     (synthetic near-misses are harder than what people say, so a threshold set on them
     rejects far more real commands than it needs to); the synthetic ones' rate at that
     threshold is reported beside it (``synthetic_false_accept_rate``), and the command
-    recall is the real commands' when there are real ones.
+    recall is the real commands' when there are real ones. ``words`` (per clip: the word
+    said): the share accepted is the mean over the other words of each word's share, so that
+    thousands of clips of three words (bed, cat, happy) do not outvote the variety of the
+    rest (what a model takes for a command is which *words*).
 
     Without ``_unknown_`` clips there is nothing to calibrate on: the default 0.6, said so.
     When no threshold reaches the target, 0.99 and ``"reached": False``.
@@ -146,8 +157,13 @@ def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
     if on_real and not (real & np.isin(y, commands)).any():
         keep = real | ~is_unk
     rates = {}
+    other = keep & is_unk
+    w = None if words is None else np.asarray(words)[other]
+    top, pred = probs.max(axis=1), probs.argmax(axis=1)
     for t in _GRID:
         rates = _accept_rates(probs[keep], y[keep], labels, commands, t)
+        taken = (top[other] >= t) & np.isin(pred[other], commands)
+        rates["false_accept_rate"] = _word_balanced(taken, w)
         if rates["false_accept_rate"] <= target:
             break
     point = {"threshold": t, "target_false_accept_rate": target,
@@ -156,8 +172,12 @@ def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
              "reached": rates["false_accept_rate"] <= target,
              "unknown_clips": int(keep[is_unk].sum())}
     synthetic = is_unk & ~real
+    if w is not None:
+        point["other_words"] = int(len(np.unique(w)))
     if on_real:
-        point["chosen_on"] = f"validation: {n_real} real recordings of other words"
+        point["chosen_on"] = (f"validation: {n_real} real recordings of other words"
+                              + (f" ({len(np.unique(w))} words, each weighing the same)"
+                                 if w is not None else ""))
         if synthetic.any():
             point["synthetic_false_accept_rate"] = _accept_rates(
                 probs[synthetic | ~is_unk], y[synthetic | ~is_unk], labels, commands,

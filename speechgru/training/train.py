@@ -1,7 +1,9 @@
 """Training: cached MFCCs → balanced, augmented epochs → the stacked-GRU model → a run dir.
 
-The run directory and its files are :class:`speechgru.training.run_dir.RunDir`'s; the split is
-decided here once (:func:`plan_splits`) and saved there.
+The run directory and its files are :class:`speechgru.training.run_dir.RunDir`'s; the run's
+data and its split are :mod:`speechgru.training.data`'s (decided once, saved there), what
+each epoch sees is :mod:`speechgru.training.sampling`'s; here are the loop, its callbacks
+and weight averaging, and the finished run's metrics and operating point.
 
 Everything random is derived from (seed, epoch, batch), and the state is saved at the end
 of every epoch, so a run killed at any moment and restarted with ``resume=True`` continues
@@ -17,286 +19,32 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..config import SILENCE, UNKNOWN, FeatureConfig, ModelConfig, RunConfig, TrainConfig
+from ..config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from ..data.cache import extract_features
-from ..data.layouts import SPLITS, Clip, Dataset, scan_dataset
+from ..data.layouts import Clip, scan_dataset
 from ..errors import ConfigError, DataError
 from ..utils import DirLock, atomic_write_text, inside
+from .data import (  # noqa: F401  (the stages of a run, named from here too)
+    Prepared,
+    _real_rows,
+    _save_calibration,
+    plan_splits,
+    prepare,
+    with_recipe_synth,
+)
 from .run_dir import RunDir
-
-
-@dataclass
-class Prepared:
-    labels: list[str]
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    noise: np.ndarray  # MFCC of background-noise clips (train split)
-    train_clips: list[Clip]
-    val_clips: list[Clip]
-    bad: list[tuple[str, str]]
-    teacher: np.ndarray | None = None  # soft labels of x_train's rows (train.distill)
-    real: np.ndarray | None = None  # x_train's rows of real recordings (not synthetic)
-
-
-def _generated_noise(features: FeatureConfig, count: int, seed: int) -> np.ndarray:
-    """MFCCs of coloured-noise clips, for datasets without background noise."""
-    from ..features.librosa import mfcc
-    from ..synth import colored_noise
-
-    rng = np.random.default_rng([seed, 7])
-    out = []
-    for i in range(count):
-        color = ("white", "pink", "brown", "hum")[i % 4]
-        y = colored_noise(features.clip_samples, rng, color) * float(10 ** rng.uniform(-3, -1))
-        out.append(mfcc(y, features))
-    return np.stack(out)
-
-
-def with_recipe_synth(data_dirs: list[str | Path], config: RunConfig, *, log=print
-                      ) -> list[str | Path]:
-    """``data_dirs`` plus the recipe's synthetic speech of the run's words when they hold
-    real speech: espeak-ng's (``train.synth_per_word`` per word) and Kokoro's neural voices
-    (``train.kokoro_per_word``), each made once and cached; a synthetic set given as data
-    gets nothing more."""
-    from ..synth import is_synthetic, recipe_synth
-
-    tc = config.train
-    if not data_dirs or any(is_synthetic(d) for d in data_dirs):
-        return list(data_dirs)
-    out = list(data_dirs)
-    if tc.synth_per_word:
-        out.append(recipe_synth(tc.words, tc.synth_per_word, tc.synth_seed, log=log))
-    if tc.kokoro_per_word:
-        out.append(recipe_synth(tc.words, tc.kokoro_per_word, tc.synth_seed, log=log,
-                                engine="kokoro", speakers=tc.kokoro_speakers,
-                                other_per_word=tc.kokoro_other_per_word,
-                                progress=log is print))
-    return out
-
-
-def plan_splits(data_dirs: list[str | Path], config: RunConfig,
-                noise_dirs: list[str | Path] = ()
-                ) -> tuple[dict[str, list[Clip]], list[tuple[str, str]]]:
-    """Scan every source and split it (by speaker; ``noise_dirs``, folders of background
-    recordings, are cut into ``_silence_`` clips split by time): the run's ``splits.json``
-    is this, decided once. Returns ``({split: clips}, bad files)``."""
-    if not data_dirs:
-        raise DataError("no --data given: name at least one dataset folder")
-    tc, fc = config.train, config.features
-    splits: dict[str, list[Clip]] = {s: [] for s in SPLITS}
-    bad: list[tuple[str, str]] = []
-    for d, layout in [(d, None) for d in data_dirs] + [(d, "noise") for d in noise_dirs]:
-        ds: Dataset = scan_dataset(d, words=tc.words, validation_percent=tc.validation_percent,
-                                   testing_percent=tc.testing_percent,
-                                   clip_seconds=fc.clip_seconds, layout=layout)
-        bad.extend(ds.bad)
-        for s in SPLITS:
-            splits[s] += ds.select(s)
-    if not splits["train"]:
-        raise DataError(f"no training clips in {', '.join(map(str, data_dirs))}")
-    present = {c.label for c in splits["train"]}
-    missing = [w for w in tc.words if w not in present]
-    if missing:
-        raise DataError(f"no training clips for the word(s) {missing} in "
-                        f"{', '.join(map(str, data_dirs))}; check --words or the dataset")
-    return splits, bad
-
-
-def prepare(splits: dict[str, list[Clip]], config: RunConfig, *,
-            cache_dir: str | Path | None, progress: bool = True) -> Prepared:
-    """Extract (cached) features of the train and validation clips of a run."""
-    tc, fc = config.train, config.features
-    labels = tc.labels
-    tr = extract_features(splits["train"], fc, cache_dir=cache_dir, progress=progress)
-    va = extract_features(splits["validation"], fc, cache_dir=cache_dir, progress=progress)
-    bad = tr.bad + va.bad
-    if len(tr.clips) == 0:
-        raise DataError("no training clip could be read; run `speechgru check-data`")
-    if len(va.clips) == 0:
-        raise DataError("the validation split is empty: give more speakers or raise "
-                        "validation_percent")
-    noise_idx = [i for i, c in enumerate(tr.clips) if c.label == SILENCE]
-    noise = tr.x[noise_idx] if noise_idx else _generated_noise(fc, 32, tc.seed)
-    x_train, y_train = tr.x, tr.labels(labels)
-    real = _real_rows(tr.clips)
-    if not noise_idx:  # no silence in the data: generated noise clips are the silence class
-        x_train = np.concatenate([x_train, noise])
-        y_train = np.concatenate([y_train, np.full(len(noise), 0, np.int32)])
-        real = np.concatenate([real, np.zeros(len(noise), bool)])
-    if tc.reversed_negatives:  # real commands played backwards: real voices, no word
-        # (|FFT| of a reversed frame is the frame's own, so reversing the frame order is
-        # the MFCC of the reversed audio, up to where the frames fall)
-        rev = np.flatnonzero(real & (y_train >= 2))
-        x_train = np.concatenate([x_train, x_train[rev, ::-1]])
-        y_train = np.concatenate([y_train, np.full(len(rev), 1, np.int32)])
-        real = np.concatenate([real, np.ones(len(rev), bool)])
-    return Prepared(labels, x_train, y_train, va.x, va.labels(labels), noise, tr.clips,
-                    va.clips, bad, real=real)
-
-
-def _real_rows(clips: list[Clip]) -> np.ndarray:
-    """True for the clips of real recordings (a dataset folder speechgru did not
-    synthesize); a clip's dataset is the folder above its word folder."""
-    from ..synth import is_synthetic
-
-    synthetic: dict[Path, bool] = {}
-    for c in clips:
-        root = c.path.parent.parent
-        if root not in synthetic:
-            synthetic[root] = is_synthetic(root)
-    return np.array([not synthetic[c.path.parent.parent] for c in clips], bool)
-
-
-def _save_calibration(run: RunDir, prep: Prepared, config: RunConfig, count: int = 200) -> None:
-    """A few validation clips (PCM and features) and training features: export's parity
-    check and int8 calibration, so export needs only the run directory."""
-    from ..audio import load_clip
-
-    F = config.features
-    rng = np.random.default_rng(0)
-    vi = np.sort(rng.permutation(len(prep.val_clips))[:count])
-    ti = np.sort(rng.permutation(len(prep.train_clips))[:count])
-    pcm = np.stack([load_clip(prep.val_clips[i].path, sample_rate=F.sample_rate,
-                              num_samples=F.clip_samples, offset=prep.val_clips[i].offset,
-                              duration=prep.val_clips[i].duration) for i in vi])
-    run.save_calibration(val_pcm=pcm.astype(np.float32),
-                         val_x=prep.x_val[vi].astype(np.float32),
-                         val_y=prep.y_val[vi].astype(np.int32),
-                         train_x=prep.x_train[ti].astype(np.float32))
-
-
-def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: int,
-                  real: np.ndarray | None = None) -> np.ndarray:
-    """The training examples of one epoch: every command clip, and unknown / silence clips
-    sampled to the configured ratios of the mean command count (with ``real``, the rows of
-    real recordings, ``train.real_unknown_share`` of the unknown clips are real ones);
-    shuffled; a pure function of (seed, epoch)."""
-    tc = config.train
-    rng = np.random.default_rng([tc.seed, epoch])
-    sil, unk = labels.index(SILENCE), labels.index(UNKNOWN)
-    cmd = np.flatnonzero((y != sil) & (y != unk))
-    counts = np.bincount(y[cmd], minlength=len(labels))
-    mean_cmd = counts[counts > 0].mean() if len(cmd) else 1.0
-    parts = [cmd]
-    for cls, ratio in ((sil, tc.silence_ratio), (unk, tc.unknown_ratio)):
-        pool = np.flatnonzero(y == cls)
-        want = int(round(ratio * mean_cmd))
-        share = tc.real_unknown_share if cls == unk and real is not None else 0.0
-        pools = [(pool, want)]
-        if share and real[pool].any() and not real[pool].all():
-            n_real = int(round(share * want))
-            pools = [(pool[real[pool]], n_real), (pool[~real[pool]], want - n_real)]
-        for p, n in pools:
-            if len(p) and n:
-                parts.append(rng.choice(p, size=n, replace=n > len(p)))
-    idx = np.concatenate(parts)
-    rng.shuffle(idx)
-    return idx
-
-
-NEIGHBOUR_FRAMES = 15  # the most of a neighbouring word let into either edge (300 ms)
-
-
-def with_neighbours(x: np.ndarray, sel: np.ndarray, p: float, rng: np.random.Generator,
-                    most: int = NEIGHBOUR_FRAMES) -> np.ndarray:
-    """The clips ``x[sel]`` as a stream's windows see them: at each edge, with probability
-    ``p``, up to ``most`` frames are replaced by the loud part of another training clip (the
-    frames around its loudest frame — MFCC 0 is the log energy — ending a word before the
-    clip, beginning one after it). The label stays the clip's: a command with the tail of
-    another word before it is still that command; a non-word with the head of a command
-    after it is still no command."""
-    out = x[sel].copy()
-    T = out.shape[1]
-    most = min(most, T // 3) if len(x) > 1 else 0
-    for i in range(len(out)):
-        for edge in (0, 1):
-            if most < 1 or rng.random() >= p:
-                continue
-            k = int(rng.integers(1, most + 1))
-            j = int(rng.integers(len(x) - 1))  # any clip but this one
-            other = x[j + (j >= sel[i])]
-            loud = int(other[:, 0].argmax())
-            if edge == 0:  # a word ending as this clip starts
-                end = min(T, max(k, loud + k // 2))
-                out[i, :k] = other[end - k:end]
-            else:  # a word starting as this clip ends
-                start = min(T - k, max(0, loud - k // 2))
-                out[i, T - k:] = other[start:start + k]
-    return out
-
-
-def mixed(x: np.ndarray, target: np.ndarray, alpha: float, rng: np.random.Generator
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """Mixup within a batch: row i becomes ``lam_i * row i + (1 - lam_i) * row j`` of a
-    random permutation, in the features and the targets alike, ``lam_i ~ Beta(alpha, alpha)``
-    folded to at least 0.5 (the row's own example stays the larger part). The MFCCs mix
-    linearly, so the spectra mix geometrically: two voices, the louder one dominating."""
-    lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
-    lam = np.maximum(lam, 1 - lam)
-    perm = rng.permutation(len(x))
-    return (lam[:, None, None] * x + (1 - lam[:, None, None]) * x[perm],
-            lam[:, None] * target + (1 - lam[:, None]) * target[perm])
-
-
-def _one_hot(y, n):
-    return np.eye(n, dtype=np.float32)[y]
-
-
-def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: int,
-                   teacher=None):
-    """The training batches (features, targets) from ``start_epoch`` on; ``teacher`` (a
-    Keras model, ``train.teacher_run``) mixes its probabilities on each augmented batch
-    into the targets by ``train.distill``."""
-    import tensorflow as tf
-
-    from .augment import make_augmenter
-
-    tc, n = config.train, len(prep.labels)
-    bs = tc.batch_size
-    augment = make_augmenter(config.features, tc, prep.noise) if tc.augment else None
-
-    def gen():
-        for epoch in range(start_epoch, tc.epochs):
-            idx = epoch_indices(prep.y_train, prep.labels, config, epoch, prep.real)
-            for b in range(steps):
-                sel = idx[(b * bs) % len(idx):][:bs]
-                if len(sel) < bs:  # wrap: every batch is full
-                    sel = np.concatenate([sel, idx[:bs - len(sel)]])
-                target = _one_hot(prep.y_train[sel], n)
-                if prep.teacher is not None:
-                    target = (1 - tc.distill) * target + tc.distill * prep.teacher[sel]
-                x = prep.x_train[sel] if not tc.neighbours else with_neighbours(
-                    prep.x_train, sel, tc.neighbours,
-                    np.random.default_rng([tc.seed, epoch, b, 7]))
-                if tc.mixup:
-                    x, target = mixed(x, target, tc.mixup,
-                                      np.random.default_rng([tc.seed, epoch, b, 11]))
-                yield x, target, np.array([tc.seed, epoch * 100003 + b], np.int64)
-
-    F = config.features
-    spec = (tf.TensorSpec((bs, F.num_frames, F.num_features), tf.float32),
-            tf.TensorSpec((bs, n), tf.float32), tf.TensorSpec((2,), tf.int64))
-    ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
-    if augment is not None:
-        ds = ds.map(augment, num_parallel_calls=2, deterministic=True)
-    else:
-        ds = ds.map(lambda x, y, s: (x, y))
-    if teacher is not None:
-        d = tc.distill
-        ds = ds.map(lambda x, y: (x, (1 - d) * y + d * teacher(x, training=False)))
-    # every worker of a multi-worker run makes the same global batches and keeps its share
-    # of each (tf.distribute rebatches, then shards by element), so a step sees exactly the
-    # batch that single-process training sees
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.with_options(options).prefetch(4)
+from .sampling import (  # noqa: F401
+    NEIGHBOUR_FRAMES,
+    _one_hot,
+    _train_dataset,
+    epoch_indices,
+    mixed,
+    with_neighbours,
+)
 
 
 def balanced_accuracy(probs: np.ndarray, y: np.ndarray) -> float:
@@ -539,10 +287,10 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
     prep = prepare(splits, config, cache_dir=cache_dir, progress=verbose != 0)
     skipped = bad + prep.bad
     if not resume and own and not any(inside(c.path, d) for d in own
-                                      for c in prep.train_clips):
+                                      for c in prep.train_clips + prep.val_clips):
         why = (f"{len(skipped)} bad file(s), e.g. {skipped[0][0]}: {skipped[0][1]}"
-               if skipped else "none in its train split")
-        raise DataError(f"{', '.join(map(str, own))}: no training clip could be read ({why}); "
+               if skipped else "none in its train and validation splits")
+        raise DataError(f"{', '.join(map(str, own))}: no clip could be read ({why}); "
                         "the recipe's synthetic speech alone is not a dataset: run speechgru "
                         "check-data on it")
     if skipped and verbose != 0:
@@ -636,7 +384,8 @@ def finish(run: RunDir, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
     m = metrics(probs, y_val, labels)
     tc = run.config().train
     point = choose_operating_point(probs, y_val, labels, tc.target_false_accept,
-                                   real=_real_rows(val_clips))
+                                   real=_real_rows(val_clips),
+                                   words=np.array([c.word for c in val_clips]))
     run.save_operating_point(point)
     m["operating_point"] = point
     state = run.state()

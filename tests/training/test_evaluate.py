@@ -146,3 +146,21 @@ def test_overlapping_spans_count_once_and_a_detection_goes_to_the_nearest_word()
     m = stream_metrics([{"time": 1.85, "label": "yes"}], words, duration=10.0)
     assert m["accepted"] == 1 and m["found"] == 0  # 1.85 is nearer the other word's centre
     assert m["background_hours"] * 3600 == pytest.approx(10.0 - (2.9 - 0.5))
+
+
+def test_each_other_word_weighs_the_same_in_the_operating_point():
+    """100 clips of "bed", none taken for a command, do not hide that both clips of "bird"
+    are (at 0.9): counted clip by clip 2 % pass at any threshold; word by word half the
+    words do until the threshold rejects them."""
+    from speechgru.training.evaluate import choose_operating_point
+
+    y = np.array([1] * 102 + [2, 3])
+    pred = [1] * 100 + [2, 2] + [2, 3]
+    conf = [0.9] * 100 + [0.9, 0.9] + [0.95, 0.95]
+    words = np.array(["bed"] * 100 + ["bird"] * 2 + ["yes", "no"])
+    probs = _probs(pred, conf)
+    flat = choose_operating_point(probs, y, LABELS, target=0.03)
+    assert flat["threshold"] == 0.1 and flat["false_accept_rate"] == pytest.approx(2 / 102)
+    balanced = choose_operating_point(probs, y, LABELS, target=0.03, words=words)
+    assert balanced["threshold"] == 0.91 and balanced["false_accept_rate"] == 0.0
+    assert balanced["other_words"] == 2 and balanced["command_recall"] == 1.0
