@@ -164,6 +164,17 @@ def _recall_at(probs, y, other_mask, words, labels, rates=(0.01, 0.03, 0.05)) ->
 
 
 def score(args, row: str, seed: int) -> dict:
+    """One row's figures for one seed (kept in ``--out/scores/``; with --reuse, read back)."""
+    kept = Path(args.out) / "scores" / f"{row}_seed{seed}.json"
+    if args.reuse and kept.is_file():
+        return json.loads(kept.read_text())
+    r = _score(args, row, seed)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps(r, indent=1))
+    return r
+
+
+def _score(args, row: str, seed: int) -> dict:
     recipe, _, _, _, rule = ROWS[row]
     run = _trained(args, recipe, seed)
     from speechgru.training.run_dir import RunDir
@@ -196,8 +207,9 @@ def score(args, row: str, seed: int) -> dict:
          "bch_accepted": float(np.mean(accepted[other & ~in_test])),
          "fsdd_accepted": digits["false_accept_rate"],
          "recall_at": _recall_at(probs, y, other, words, labels),
-         "live": {k: stream[k] for k in ("command_recall", "other_words_accepted",
-                                         "false_alarms_per_hour")}}
+         "live": {k: float(stream[k]) for k in ("command_recall", "other_words_accepted",
+                                                "false_alarms_per_hour")},
+         "live_curve": stream["curve"]}
     print(json.dumps(r), flush=True)
     return r
 
@@ -209,10 +221,10 @@ def _spread(rows, get) -> str:
 
 
 def speech_commands(args) -> dict:
-    out = {}
+    """Every row of ``--rows`` over ``--seeds``, printed; returns every row and seed scored so
+    far in ``--out/scores/`` (this call's and earlier ones')."""
     for row in args.rows:
         rows = [score(args, row, seed) for seed in args.seeds]
-        out[row] = rows
         print(f"row {row}, seeds {args.seeds} ({rows[0]['clips']} test clips, "
               f"{rows[0]['other_words']} real other words): thresholds "
               f"{[r['threshold'] for r in rows]}")
@@ -229,7 +241,11 @@ def speech_commands(args) -> dict:
                 ("live: other words that fire", lambda r: r["live"]["other_words_accepted"])):
             print(f"  {name:<32}{_spread(rows, get)}")
         print(f"  {'live: false alarms per hour':<32}"
-              f"{[r['live']['false_alarms_per_hour'] for r in rows]}", flush=True)
+              f"{[round(r['live']['false_alarms_per_hour'], 1) for r in rows]}", flush=True)
+    out: dict[str, list] = {}
+    for f in sorted((Path(args.out) / "scores").glob("*_seed*.json")):
+        r = json.loads(f.read_text())
+        out.setdefault(r["row"], []).append(r)
     return out
 
 
