@@ -639,6 +639,15 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         return _fail(args, "out of memory: the input (or, for train, the config's sizes) "
                            "is too large for this machine")
+    except Exception as exc:
+        # TensorFlow's own errors about the machine (a full disk under a SavedModel, an
+        # allocation that failed): one line naming the folder written, not a traceback
+        if type(exc).__module__ != "tensorflow.python.framework.errors_impl":
+            raise
+        name = getattr(args, "out", None) or getattr(args, "out_dir", None)
+        text = str(getattr(exc, "message", "") or exc).strip().splitlines()
+        return _fail(args, f"{name + ': ' if name else ''}{type(exc).__name__}: "
+                           f"{text[0][:300] if text else ''}")
     except KeyboardInterrupt:
         print(f"speechgru {args.command}: interrupted", file=sys.stderr)
         return 130

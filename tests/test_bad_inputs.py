@@ -906,21 +906,33 @@ def test_train_refuses_a_dataset_of_only_bad_files_even_with_the_recipes_speech(
     assert not (tmp_path / "run" / "config.json").exists()
 
 
-def test_predict_refuses_a_recording_from_its_header_and_listen_reads_it_in_blocks(
-        exported, tmp_path, capsys):
-    """A 601 s file: predict (one clip) says so without reading it; listen reads it a
-    second at a time (scripts/bench_memory.py measures the memory: flat in the length)."""
+def test_predict_and_listen_read_a_long_recording_in_blocks(exported, synth_dir, tmp_path,
+                                                            capsys):
+    """A 601 s file (8 kHz) with one spoken word at 400 s: predict finds its loudest second a
+    block at a time and answers as for the word alone; listen reads it a second at a time
+    (scripts/bench_memory.py measures the memory: flat in the length)."""
     import soundfile as sf
 
+    from speechgru.audio import load_clip, resample
+
     root, _ = exported
+    word = sorted((synth_dir / "yes").glob("*.wav"))[0]
+    y = resample(load_clip(word, sample_rate=16000, num_samples=16000), 16000, 8000)
     long = tmp_path / "long.wav"
     with sf.SoundFile(str(long), "w", 8000, 1, subtype="PCM_16") as f:
-        for _ in range(601):
-            f.write(np.zeros(8000, np.float32))
-    rc, _, err = run_cli(capsys, "predict", root / "model", long)
-    assert_error(rc, err, str(long), "601 s long", "speechgru listen")
+        for k in range(601):
+            f.write(y if k == 400 else np.full(8000, 1e-4, np.float32))
+    short = tmp_path / "short.wav"
+    sf.write(str(short), np.concatenate([np.full(4000, 1e-4, np.float32), y,
+                                         np.full(4000, 1e-4, np.float32)]), 8000,
+             subtype="PCM_16")
+    rc, out, err = run_cli(capsys, "predict", root / "model", long, short, "--json")
+    assert rc == 0, err
+    a, b = [json.loads(line) for line in out.splitlines()]
+    assert a["label"] == b["label"] and abs(a["confidence"] - b["confidence"]) < 0.05, (a, b)
     rc, out, err = run_cli(capsys, "listen", root / "model", long, "--json")
-    assert rc == 0 and out == "", err  # silence: nothing heard, nothing refused
+    assert rc == 0, err
+    assert all(399.5 < json.loads(line)["time"] < 401.5 for line in out.splitlines())
 
 
 def test_a_full_disk_under_a_library_names_the_folder_written(synth_dir, tmp_path, capsys,
@@ -938,3 +950,24 @@ def test_a_full_disk_under_a_library_names_the_folder_written(synth_dir, tmp_pat
     out = tmp_path / "run"
     rc, _, err = run_cli(capsys, "train", "--data", synth_dir, "--out", out)
     assert_error(rc, err, f"{out}: No space left on device")
+
+
+def test_tensorflows_own_error_about_the_machine_is_one_line(run_copy, tmp_path, capsys,
+                                                             monkeypatch):
+    """export onto a full disk: TensorFlow raises ResourceExhaustedError (No space left on
+    device) from the SavedModel writer: one line naming --out, not a traceback."""
+    import speechgru.export as export
+
+    class ResourceExhaustedError(Exception):
+        pass
+
+    ResourceExhaustedError.__module__ = "tensorflow.python.framework.errors_impl"
+
+    def full(*args, **kwargs):
+        raise ResourceExhaustedError("/x/variables.data-00000-of-00001.tempstate; No space "
+                                     "left on device\n\tmore lines")
+
+    monkeypatch.setattr(export, "export_run", full)
+    out = tmp_path / "m"
+    rc, _, err = run_cli(capsys, "export", run_copy, "--out", out)
+    assert_error(rc, err, str(out), "ResourceExhaustedError", "No space left on device")

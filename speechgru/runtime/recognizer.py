@@ -18,26 +18,54 @@ from ..errors import AudioError, ConfigError, ExportError
 from .manifest import Manifest
 from .tflite import FrameFrontend, StreamStep, _open, dequantize, quantize
 
-#: the longest file ``predict`` reads whole (it answers one clip: the loudest window of it);
-#: a longer recording is for ``listen``, which reads any length in bounded memory
+#: the longest file ``predict`` reads whole; a longer one is read twice a second at a time
+#: (the loudest window found, then read alone): memory stays flat whatever its length
 MAX_CLIP_SECONDS = 600.0
 
 
 def read_clip(path: str | Path, sample_rate: int, num_samples: int) -> np.ndarray:
     """Read, validate, mix to mono, resample and fit to ``num_samples``: exactly as in
     training (``speechgru.audio.load_clip``; soxr, no librosa). A file longer than
-    :data:`MAX_CLIP_SECONDS` is refused from its header, before it is read."""
+    :data:`MAX_CLIP_SECONDS` is first searched, a block at a time, for its loudest window
+    (the window ``fit_to_length`` keeps), and only that part (with a margin) is read."""
     import soundfile as sf
 
     try:
         seconds = sf.info(str(path)).duration
     except (RuntimeError, ValueError, OSError):
         seconds = 0.0  # load_clip says what is wrong with it
-    if seconds > MAX_CLIP_SECONDS:
-        raise AudioError(f"{path}: {seconds:,.0f} s long; predict answers one clip (the "
-                         f"loudest {num_samples / sample_rate:g} s of a file of at most "
-                         f"{MAX_CLIP_SECONDS:.0f} s): for a recording use speechgru listen")
-    return load_clip(path, sample_rate=sample_rate, num_samples=num_samples)
+    if seconds <= MAX_CLIP_SECONDS:
+        return load_clip(path, sample_rate=sample_rate, num_samples=num_samples)
+    start, sr = _loudest_window(path, num_samples / sample_rate)
+    margin = 0.25
+    offset = max(0.0, start / sr - margin)
+    return load_clip(path, sample_rate=sample_rate, num_samples=num_samples, offset=offset,
+                     duration=num_samples / sample_rate + 2 * margin)
+
+
+def _loudest_window(path: str | Path, seconds: float) -> tuple[int, int]:
+    """``(first sample, rate)`` of the ``seconds``-long window of most energy in a file of
+    any length, read a second at a time (a running sum over the window)."""
+    from ..audio import audio_blocks
+
+    sr, blocks = audio_blocks(path)
+    n = max(1, int(round(seconds * sr)))
+    tail = np.zeros(0, np.float64)  # the last n - 1 samples' squares
+    best, best_start, pos = -1.0, 0, 0  # pos: samples before ``tail``
+    for y in blocks:
+        sq = np.concatenate([tail, y.astype(np.float64) ** 2])
+        if len(sq) >= n:
+            c = np.concatenate([[0.0], np.cumsum(sq)])
+            sums = c[n:] - c[:-n]
+            i = int(sums.argmax())
+            if sums[i] > best:
+                best, best_start = float(sums[i]), pos + i
+            keep = n - 1
+            pos += len(sq) - keep
+            tail = sq[len(sq) - keep:] if keep else np.zeros(0)
+        else:
+            tail = sq
+    return best_start, sr
 
 
 def _read_model_dir(model_dir: Path) -> tuple[Manifest, FeatureConfig, list[str]]:
