@@ -38,6 +38,8 @@ MEASURED = "## Measured before the final fit"
 
 def _spread(values: list[float]) -> str:
     mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{100 * mean:.1f} %"
     return f"{100 * mean:.1f} % ({100 * min(values):.1f}–{100 * max(values):.1f})"
 
 
@@ -48,10 +50,12 @@ def measured_before(bench: dict, row: str = "all") -> str:
     live = lambda key: [r["live"][key] for r in rows]  # noqa: E731
     return "\n".join([
         f"{MEASURED} (speakers the model never heard)", "",
-        f"The same recipe trained {len(rows)} time(s) (seed(s) {seeds}) with a quarter of the "
-        f"161 Speech Commands speakers held out and scored on them ({rows[0]['clips']} clips "
-        f"each, and {rows[0]['other_words']} real recordings of other words; "
-        "`scripts/bench_accuracy.py`, [docs/bench.md](../../docs/bench.md)); mean (min–max):",
+        (f"The same recipe trained {len(rows)} times (seeds {seeds})" if len(rows) > 1 else
+         f"The same recipe trained once (seed {seeds}: one seed, about ±2 points of noise)")
+        + " with a quarter of the 161 Speech Commands speakers held out and scored on them "
+        f"({rows[0]['clips']} clips, and {rows[0]['other_words']} real recordings of other "
+        "words; `scripts/bench_accuracy.py`, [docs/bench.md](../../docs/bench.md))"
+        + ("; mean (min–max):" if len(rows) > 1 else ":"),
         "",
         f"- 12-label top-1: **{_spread(get('top1'))}**",
         f"- at each run's operating point: commands recognised "
