@@ -20,7 +20,10 @@ KNOWN_DATA = {
                        "the model was trained on it; credit it when you share the model",
     "fsdd": "Free Spoken Digit Dataset (Z. Jackson et al.), CC BY-SA 4.0",
 }
-SYNTHETIC = "synthetic speech made offline by speechgru (espeak-ng voices)"
+SYNTHETIC = "synthetic speech made offline by speechgru ({} voices)"
+#: the noise recordings beside the Speech Commands data here (../shared/data/noise)
+NOISE_NOTE = ("background recordings (Speech Commands' noise, CC BY 4.0, and recordings "
+              "under MIT; see the folder's SOURCE_README.md) — mixed into training audio")
 
 
 def tflite_ops(path: Path) -> list[str]:
@@ -37,17 +40,31 @@ def training_data(run_path: Path) -> list[tuple[str, str | None]]:
     and who to credit), or None."""
     data = run_path / "data.json"
     try:
-        sources = json.loads(data.read_text()).get("sources", []) if data.is_file() else []
-    except (OSError, ValueError, AttributeError):
-        sources = []
+        info = json.loads(data.read_text()) if data.is_file() else {}
+        sources, noise = list(info.get("sources", [])), list(info.get("noise", []))
+    except (OSError, ValueError, AttributeError, TypeError):
+        sources, noise = [], []
     out = []
     for src in sources:
         name = Path(str(src)).name
         note = next((v for k, v in KNOWN_DATA.items() if k in name.lower()), None)
         if "/synth/" in str(src).replace("\\", "/") or name.startswith("synth"):
-            note = SYNTHETIC
+            note = SYNTHETIC.format("Kokoro-82M's neural" if "Kokoro" in _readme(src)
+                                    else "espeak-ng")
         out.append((name, note))
+    for src in noise:
+        name = Path(str(src)).name
+        out.append((name, NOISE_NOTE if name == "noise" else "background recordings "
+                    "mixed into training audio"))
     return out
+
+
+def _readme(folder) -> str:
+    try:
+        with open(Path(str(folder)) / "README.txt", encoding="utf-8", errors="replace") as f:
+            return f.read(200)
+    except OSError:
+        return ""
 
 
 def _pct(v) -> str:
