@@ -869,10 +869,13 @@ def test_ctrl_c_or_sigterm_during_train_is_one_line_and_the_run_resumable(sig, c
     from speechgru.training.run_dir import RunDir
 
     run = tmp_path / "run"
+    # as from a terminal: a shell's background job inherits SIGINT ignored (then Python never
+    # raises KeyboardInterrupt); a user's Ctrl-C reaches a program that has it at default
     p = subprocess.Popen([sys.executable, "-m", "speechgru", "train", "--data",
                           str(synth_dir), "--out", str(run), "--epochs", "60",
                           "--cache-dir", str(tmp_path / "cache")],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and p.poll() is None:
         state = run / "state.json"

@@ -168,6 +168,9 @@ def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
             break
     point = {"threshold": t, "target_false_accept_rate": target,
              "false_accept_rate": rates["false_accept_rate"],
+             # the same clips counted one by one (what `evaluate` reports)
+             "clip_false_accept_rate": float(np.mean(
+                 (top[other] >= t) & np.isin(pred[other], commands))) if other.any() else None,
              "command_recall": rates["command_recall"],
              "reached": rates["false_accept_rate"] <= target,
              "unknown_clips": int(keep[is_unk].sum())}

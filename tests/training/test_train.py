@@ -286,7 +286,7 @@ def test_the_split_is_saved_once_disjoint_and_used_by_evaluate(trained, capsys):
     # ...at the operating point training chose on those same clips
     point = m["operating_point"]
     assert ev["threshold"] == point["threshold"] and ev["operating_point"] == point
-    assert ev["false_accept_rate"] == point.get("false_accept_rate")
+    assert ev["false_accept_rate"] == point.get("clip_false_accept_rate")
     assert cli(["evaluate", str(out), "--split", "test", "--json",
                 "--cache-dir", str(cache)]) == 2
     err = capsys.readouterr().err
