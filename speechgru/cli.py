@@ -627,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except Terminated:
         print(f"speechgru {args.command}: terminated", file=sys.stderr)
-        return 143
+        return _stopped(143)
     except SpeechGRUError as exc:
         return _fail(args, str(exc))
     except OSError as exc:  # disk full, permission denied, a path that is not there
@@ -650,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
                            f"{text[0][:300] if text else ''}")
     except KeyboardInterrupt:
         print(f"speechgru {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _stopped(130)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -665,9 +665,25 @@ def _terminated(signum, frame):
     raise Terminated()
 
 
+_EXIT_AT_ONCE = False  # set by entry(): the program, not main() called from Python
+
+
+def _stopped(code: int) -> int:
+    """After Ctrl-C or SIGTERM the program exits at once, while the interrupted frames are
+    still held: freeing them would let TensorFlow print its "Object was never used" blocks
+    after the one line."""
+    if _EXIT_AT_ONCE:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
 def entry() -> None:
     """The ``speechgru`` program: :func:`main`, then exit. After Ctrl-C or SIGTERM it exits
     at once, so that no library prints its own clean-up lines after "interrupted"."""
+    global _EXIT_AT_ONCE
+    _EXIT_AT_ONCE = True
     code = main()
     if code in (130, 143):
         sys.stdout.flush()
