@@ -33,14 +33,9 @@ def read_audio(path: str | Path, *, offset: float = 0.0,
         Unreadable path, not audio, truncated, empty, or NaN/Inf samples.
     """
     path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if not path.is_file():
-        raise AudioError(f"{path}: not a regular file")
-    _check_riff_length(path)
-    _check_ogg_end(path)
+    f = _open_checked(path)
     try:
-        with sf.SoundFile(str(path)) as f:
+        with f:
             sr = f.samplerate
             start = int(round(offset * sr))
             if start:
@@ -61,11 +56,9 @@ def read_audio(path: str | Path, *, offset: float = 0.0,
     return np.ascontiguousarray(y, dtype=np.float32), sr
 
 
-def audio_blocks(path: str | Path, block_seconds: float = 1.0):
-    """``(sample_rate, blocks)`` of a file of any length: ``blocks`` yields float32 mono
-    blocks of about ``block_seconds`` each, checked as :func:`read_audio` checks a whole
-    file (NaN/Inf, range), so memory stays bounded however long the file is."""
-    path = Path(path)
+def _open_checked(path: Path) -> sf.SoundFile:
+    """The file opened for reading after the checks libsndfile does not make (there, a
+    regular file, a WAV or Ogg stream not cut short); AudioError naming it otherwise."""
     if not path.exists():
         raise AudioError(f"{path}: no such file")
     if not path.is_file():
@@ -73,11 +66,19 @@ def audio_blocks(path: str | Path, block_seconds: float = 1.0):
     _check_riff_length(path)
     _check_ogg_end(path)
     try:
-        f = sf.SoundFile(str(path))
+        return sf.SoundFile(str(path))
     except sf.LibsndfileError as exc:
         raise AudioError(f"{path}: not readable as audio ({exc.error_string})") from None
     except (RuntimeError, ValueError, OSError) as exc:
         raise AudioError(f"{path}: not readable as audio ({exc})") from None
+
+
+def audio_blocks(path: str | Path, block_seconds: float = 1.0):
+    """``(sample_rate, blocks)`` of a file of any length: ``blocks`` yields float32 mono
+    blocks of about ``block_seconds`` each, checked as :func:`read_audio` checks a whole
+    file (NaN/Inf, range), so memory stays bounded however long the file is."""
+    path = Path(path)
+    f = _open_checked(path)
     sr = f.samplerate
 
     def blocks():
