@@ -264,6 +264,7 @@ class EspeakEngine:
     """espeak-ng as a :func:`synthesize_dataset` engine (the default: offline, fast)."""
 
     label = "espeak-ng"
+    speaks_babble = True  # fast enough to speak the babble noise's words as well
 
     def key(self) -> str:
         return ""
@@ -349,7 +350,7 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
             plan.append((word, voice, word + str(rng.choice(["", ".", "!", "?"]))))
     babble_plan = [(str(rng.choice(other_words)), voices[int(rng.integers(len(voices)))])
                    for _ in range(int(noise_seconds * 6))]
-    if not isinstance(engine, EspeakEngine):  # slow engines: babble from the plan's words
+    if not engine.speaks_babble:  # a slow engine: the babble reuses the plan's other words
         babble_plan = []
     # 2. speak them all
     rate, speech = engine.speak([(t, v) for _, v, t in plan] + babble_plan)

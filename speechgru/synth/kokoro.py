@@ -378,6 +378,7 @@ class KokoroEngine:
     """Kokoro as a :func:`speechgru.synth.synthesize_dataset` engine."""
 
     label = "Kokoro-82M"
+    speaks_babble = False  # ~1 clip/s per core: the babble reuses the plan's other words
 
     def __init__(self, *, model: str | Path | None = None, voices: str | Path | None = None,
                  workers: int | None = None, progress: bool = True):
