@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,27 @@ def _private_cache(tmp_path_factory):
         os.environ["SPEECHGRU_CACHE"] = old
 
 
+def made_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder ``build(folder)`` fills once per test session. Under pytest-xdist (``make
+    test`` runs two workers) the workers share it: the first to ask builds it under a lock,
+    the others wait for it and reuse it, rather than each training its own."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        out = tmp_path_factory.mktemp(name)
+        build(out)
+        return out
+    shared = tmp_path_factory.getbasetemp().parent / "made_once"  # this session's, not older
+    shared.mkdir(exist_ok=True)
+    out = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / f"{name}.done").is_file():
+            shutil.rmtree(out, ignore_errors=True)  # a worker that failed part-way
+            out.mkdir()
+            build(out)
+            (shared / f"{name}.done").touch()
+    return out
+
+
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(),
                                   reason=f"real speech not available at {SHARED}")
 
@@ -50,9 +74,8 @@ def synth_dir(tmp_path_factory) -> Path:
     """A small synthetic Speech Commands–layout dataset (espeak-ng), made once."""
     from speechgru.synth import synthesize_dataset
 
-    out = tmp_path_factory.mktemp("synth")
-    synthesize_dataset(out, per_word=12, seed=7, noise_seconds=10.0)
-    return out
+    return made_once(tmp_path_factory, "synth", lambda out: synthesize_dataset(
+        out, per_word=12, seed=7, noise_seconds=10.0))
 
 
 # small, but trained enough (~20 s) to recognise its training voices: the detection test
@@ -77,10 +100,12 @@ def exported(synth_dir, tmp_path_factory):
     from speechgru.export import export_run
     from speechgru.training.train import train
 
-    root = tmp_path_factory.mktemp("export")
-    train([synth_dir], root / "run", EXPORT_CFG, cache_dir=root / "cache", verbose=0)
-    report = export_run(root / "run", root / "model", max_clips=40, progress=False)
-    return root, report
+    def build(root: Path) -> None:
+        train([synth_dir], root / "run", EXPORT_CFG, cache_dir=root / "cache", verbose=0)
+        export_run(root / "run", root / "model", max_clips=40, progress=False)
+
+    root = made_once(tmp_path_factory, "export", build)
+    return root, json.loads((root / "model" / "export_report.json").read_text())
 
 
 def make_sc(root, speakers=("aa11", "bb22", "cc33", "dd44"), words=("yes", "no", "bird"),

@@ -242,22 +242,25 @@ def audio_metadata(run_name: str, labels: list[str], features, operating_point: 
 
 def stream_states(stream_model, x: np.ndarray) -> dict[str, np.ndarray]:
     """Every step's inputs (``frame`` and each state) of the Keras stream model run from
-    zero states over each clip of ``x``: the representative data of ``stream_int8``."""
+    zero states over each clip of ``x``: the representative data of ``stream_int8``. Rows
+    in clip order, a clip's frames in time order; the clips step together, as one batch."""
     import tensorflow as tf
 
     step = tf.function(lambda feed: stream_model(feed, training=False))
     names = [i.name for i in stream_model.inputs]
-    seen = {n: [] for n in names}
-    for clip in x:
-        states = {i.name: np.zeros((1, *i.shape[1:]), np.float32)
-                  for i in stream_model.inputs if i.name != "frame"}
-        for frame in clip:
-            feed = {"frame": frame[None].astype(np.float32), **states}
-            for n in names:
-                seen[n].append(feed[n])
-            out = step(feed)
-            states = {n: np.asarray(out[n]) for n in states}
-    return {n: np.concatenate(v) for n, v in seen.items()}
+    x = np.asarray(x, np.float32)
+    states = {i.name: np.zeros((len(x), *i.shape[1:]), np.float32)
+              for i in stream_model.inputs if i.name != "frame"}
+    seen = {n: [] for n in names}  # per frame: (clips, ...)
+    for t in range(x.shape[1]):
+        feed = {"frame": x[:, t], **states}
+        for n in names:
+            seen[n].append(feed[n])
+        out = step(feed)
+        states = {n: np.asarray(out[n]) for n in states}
+    # (frames, clips, ...) -> (clips * frames, ...): clip by clip
+    return {n: np.swapaxes(np.stack(v), 0, 1).reshape(-1, *v[0].shape[1:])
+            for n, v in seen.items()}
 
 
 def _run(variant: Variant, path: Path, data: dict):
@@ -280,8 +283,9 @@ def _export_variant(variant: Variant, sources: _Sources, out: Path, work: Path,
         calib = work / "calib.npy"
         np.save(calib, data["x_train"].astype(np.float32))
     elif variant.calibration == "states":
-        calib = work / "stream_calib.npz"
-        np.savez(calib, **stream_states(sources.stream_model, data["x_train"][:50]))
+        calib = work / "stream_calib.npz"  # one set for every stream variant
+        if not calib.is_file():
+            np.savez(calib, **stream_states(sources.stream_model, data["x_train"][:50]))
     path = out / variant.name
     try:
         convert(src, path, variant.quantization, calib)

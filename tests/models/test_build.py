@@ -190,3 +190,30 @@ def test_a_bidirectional_model_cannot_stream():
                     num_classes=4)
     with pytest.raises(ValueError, match="num_frames"):
         build_model(ModelConfig(units=(8,)), Mode.NON_STREAM, num_features=6, num_classes=4)
+
+
+def test_the_stream_calibration_set_is_each_clip_stepped_alone_from_zero_states():
+    """export's representative data for stream_int8/int16 (every step's frame and states,
+    clip by clip) steps all clips as one batch: the rows equal stepping each clip alone."""
+    from speechgru.export.variants import stream_states
+
+    cfg = ModelConfig(units=(8, 8), dropout=0.0)
+    stream = build_model(cfg, Mode.STREAM, num_features=6, num_classes=4)
+    got = stream_states(stream, X)
+    names = [i.name for i in stream.inputs]
+    rows = {n: [] for n in names}
+    for clip in X:
+        states = {n: np.zeros((1, *i.shape[1:]), np.float32)
+                  for n, i in zip(names, stream.inputs, strict=True) if n != "frame"}
+        for frame in clip:
+            feed = {"frame": frame[None], **states}
+            for n in names:
+                rows[n].append(feed[n])
+            out = stream(feed)
+            states = {n: np.asarray(out[n]) for n in states}
+    assert set(got) == set(names)
+    for n in names:
+        want = np.concatenate(rows[n])
+        assert got[n].shape == want.shape == (X.shape[0] * X.shape[1], *want.shape[1:])
+        np.testing.assert_allclose(got[n], want, atol=1e-5)
+    assert np.abs(got["state_0"]).max() > 0.01  # the states do move
