@@ -20,7 +20,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
-from speechgru.training.train import epoch_indices, plan_splits, prepare, train
+from speechgru.training.data import plan_splits, prepare
+from speechgru.training.sampling import epoch_indices
+from speechgru.training.train import train
 
 
 def main():

@@ -79,7 +79,7 @@ def test_the_recipe_adds_its_synthetic_speech_to_real_data_once(synth_dir, tmp_p
 
     from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
     from speechgru.synth import OTHER_WORDS, confusable_words, is_synthetic
-    from speechgru.training.train import with_recipe_synth
+    from speechgru.training.data import with_recipe_synth
 
     real = make_sc(tmp_path / "real")
     assert is_synthetic(synth_dir) and not is_synthetic(real)

@@ -28,7 +28,7 @@ from ..data.cache import extract_features
 from ..data.layouts import Clip, scan_dataset
 from ..errors import ConfigError, DataError
 from ..utils import DirLock, atomic_write_text, inside
-from .data import (  # noqa: F401  (the stages of a run, named from here too)
+from .data import (
     Prepared,
     _real_rows,
     _save_calibration,
@@ -37,13 +37,10 @@ from .data import (  # noqa: F401  (the stages of a run, named from here too)
     with_recipe_synth,
 )
 from .run_dir import RunDir
-from .sampling import (  # noqa: F401
-    NEIGHBOUR_FRAMES,
+from .sampling import (
     _one_hot,
     _train_dataset,
     epoch_indices,
-    mixed,
-    with_neighbours,
 )
 
 

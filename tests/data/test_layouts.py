@@ -127,7 +127,7 @@ def test_a_folder_of_noise_recordings_becomes_silence_clips_split_by_time(tmp_pa
     """``train --noise DIR``: any recordings (names of no pattern, other sample rates) are
     cut into 1 s ``_silence_`` windows: the start of each for training, then validation,
     the end for test; a folder without audio is one clear error."""
-    from speechgru.training.train import plan_splits
+    from speechgru.training.data import plan_splits
 
     write(tmp_path / "noise" / "doing_the_dishes.wav", tone(20.0))
     write(tmp_path / "noise" / "white_4.wav", tone(10.0, sr=44100), sr=44100)

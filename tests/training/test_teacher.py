@@ -46,7 +46,8 @@ def test_out_of_fold_labels_never_come_from_the_clips_own_speaker():
 
 
 def test_distill_is_checked_and_mixes_the_targets(monkeypatch):
-    from speechgru.training import train as train_mod
+    from speechgru.training.data import Prepared
+    from speechgru.training.sampling import _train_dataset
 
     with pytest.raises(ValueError, match="distill"):
         TrainConfig(distill=1.5)
@@ -54,13 +55,13 @@ def test_distill_is_checked_and_mixes_the_targets(monkeypatch):
     n, T, F = 64, FeatureConfig().num_frames, FeatureConfig().num_features
     y = np.repeat(np.arange(4), n // 4)
     teacher = np.full((n, 4), 0.25, np.float32)
-    prep = train_mod.Prepared(labels, np.zeros((n, T, F), np.float32), y,
+    prep = Prepared(labels, np.zeros((n, T, F), np.float32), y,
                               np.zeros((4, T, F), np.float32), np.arange(4), np.zeros((1, T, F)),
                               [], [], [], teacher=teacher)
     config = RunConfig(FeatureConfig(), ModelConfig(),
                        TrainConfig(words=("yes", "no"), batch_size=16, epochs=1, augment=False,
                                    distill=0.4))
-    x, target = next(iter(train_mod._train_dataset(prep, config, 0, 1)))
+    x, target = next(iter(_train_dataset(prep, config, 0, 1)))
     target = target.numpy()
     assert np.allclose(target.sum(axis=1), 1)
     assert np.allclose(target.max(axis=1), 0.6 + 0.4 * 0.25)
@@ -107,8 +108,9 @@ def test_a_run_teaches_on_each_augmented_batch(exported):
     """train.teacher_run: each batch's targets are (1 - distill) * one-hot + distill * the
     teacher's probabilities on that very batch as augmented (not on the clean clips)."""
     from speechgru.config import COMMANDS
-    from speechgru.training import train as train_mod
+    from speechgru.training.data import Prepared
     from speechgru.training.run_dir import RunDir
+    from speechgru.training.sampling import _train_dataset
 
     root, _ = exported
     teacher = RunDir(root / "run").load_model("best")
@@ -117,12 +119,12 @@ def test_a_run_teaches_on_each_augmented_batch(exported):
     n, T, F = 48, FeatureConfig().num_frames, FeatureConfig().num_features
     x = RunDir(root / "run").calibration()["train_x"][:n].astype(np.float32)
     y = np.arange(n) % len(labels)
-    prep = train_mod.Prepared(labels, x, y, x[:4], y[:4], x[:8] + rng.normal(0, 1, (8, T, F)),
+    prep = Prepared(labels, x, y, x[:4], y[:4], x[:8] + rng.normal(0, 1, (8, T, F)),
                               [], [], [])
     config = RunConfig(FeatureConfig(), ModelConfig(),
                        TrainConfig(batch_size=16, epochs=1, distill=0.3,
                                    teacher_run=str(root / "run")))
-    batches = list(train_mod._train_dataset(prep, config, 0, 3, teacher=teacher))
+    batches = list(_train_dataset(prep, config, 0, 3, teacher=teacher))
     assert len(batches) == 3
     for xb, target in batches:
         xb, target = xb.numpy(), target.numpy()

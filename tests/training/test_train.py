@@ -16,7 +16,8 @@ from conftest import tone, write
 from speechgru.cli import main as cli
 from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from speechgru.errors import ConfigError, DataError
-from speechgru.training.train import epoch_indices, train
+from speechgru.training.sampling import epoch_indices
+from speechgru.training.train import train
 
 pytestmark = pytest.mark.slow
 # a model that learns in seconds: the recipe's room/speed/gain augmentation is for real
@@ -157,7 +158,7 @@ def test_reversed_real_commands_join_the_unknown_class(synth_dir, tmp_path):
 
     from conftest import make_sc
 
-    from speechgru.training.train import plan_splits, prepare
+    from speechgru.training.data import plan_splits, prepare
 
     real = make_sc(tmp_path / "real", words=("yes", "no", "bird"))
     cfg = dataclasses.replace(TINY, train=dataclasses.replace(
@@ -209,7 +210,7 @@ def test_neighbouring_words_enter_the_edges_of_a_clip_and_nothing_else():
     """``train.neighbours``: each edge of a clip may take the loud part of another clip (a
     contiguous run of its frames around its loudest one), up to 300 ms; the rest of the
     clip is untouched; the same generator state gives the same windows."""
-    from speechgru.training.train import NEIGHBOUR_FRAMES, with_neighbours
+    from speechgru.training.sampling import NEIGHBOUR_FRAMES, with_neighbours
 
     clips, T = 30, 49
     t = np.arange(T)
@@ -357,7 +358,7 @@ def test_mixup_mixes_features_and_targets_by_one_weight_each_own_label_first():
     """``train.mixup``: each row is ``lam * itself + (1 - lam) * another row of the batch`` in
     its features and its target alike, ``lam >= 0.5``, so a one-hot row keeps its own label
     as the larger part; targets stay distributions; the same generator, the same batch."""
-    from speechgru.training.train import _one_hot, mixed
+    from speechgru.training.sampling import _one_hot, mixed
 
     rng = np.random.default_rng(3)
     n, T, F, classes = 64, 5, 4, 12
