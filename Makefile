@@ -24,7 +24,6 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	rm -rf $(DEMO_DATA)
 	rm -rf $(DEMO_DATA)  # the demo's own synthetic set, made again (synth never writes into a folder)
 	$(VENV)/bin/speechgru synth $(DEMO_DATA) --per-word 60 --seed 0
 	$(VENV)/bin/speechgru check-data $(DEMO_DATA)
@@ -43,7 +42,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: lint
-	$(VENV)/bin/python -m pytest -q
+	@# one worker per core; a file's tests stay together (its fixtures are made once)
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile
 
 strip-notebooks: $(STAMP)
 	$(PY) scripts/strip_notebooks.py
