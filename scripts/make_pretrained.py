@@ -69,9 +69,22 @@ def measured_before(bench: dict, row: str = "all") -> str:
         f"- live, as `listen` hears it (the test clips end to end over background noise): "
         f"commands found **{_spread(live('command_recall'))}**, other words that fire "
         f"{_spread(live('other_words_accepted'))}, false alarms per hour "
-        f"{', '.join(f'{v:.0f}' for v in live('false_alarms_per_hour'))}",
+        f"{', '.join(f'{v:.0f}' for v in live('false_alarms_per_hour'))} (float32)",
+        *_int8_line(rows),
         "", "These are the figures to expect for new voices; the validation figures above "
         "come from the speakers that chose this model's epoch and operating point.", ""])
+
+
+def _int8_line(rows: list[dict]) -> list[str]:
+    rows = [r for r in rows if "live_int8" in r]
+    if not rows:
+        return []
+    live = lambda key: [r["live_int8"][key] for r in rows]  # noqa: E731
+    return [f"- live with `stream_int8.tflite` (seeds "
+            f"{', '.join(str(r['seed']) for r in rows)}): commands found "
+            f"{_spread(live('command_recall'))}, other words that fire "
+            f"{_spread(live('other_words_accepted'))}, false alarms per hour "
+            f"{', '.join(f'{v:.0f}' for v in live('false_alarms_per_hour'))}"]
 
 
 def main():
@@ -82,6 +95,8 @@ def main():
     ap.add_argument("--run", default="runs/speech-commands-12")
     ap.add_argument("--out", default=str(ROOT / "models" / "speech-commands-12"))
     ap.add_argument("--cache", default=".cache/features")
+    ap.add_argument("--card-only", action="store_true",
+                    help="only write --bench's figures into the card in --out (no export)")
     args = ap.parse_args()
     old_card = Path(args.out) / "README.md"
     if args.bench:
@@ -91,6 +106,14 @@ def main():
         measured = text[text.index(MEASURED):]
     else:
         ap.error(f"--bench is needed: {old_card} has no measured section to keep")
+    if args.card_only:
+        if not args.bench or not old_card.is_file():
+            ap.error("--card-only needs --bench and a card in --out")
+        text = old_card.read_text()
+        text = text[:text.index(MEASURED)] if MEASURED in text else text + "\n"
+        old_card.write_text(text + measured)
+        print(f"wrote {old_card}")
+        return
     run = Path(args.run)
     if not (run / "metrics.json").is_file():
         shutil.rmtree(run, ignore_errors=True)

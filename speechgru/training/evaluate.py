@@ -80,6 +80,8 @@ def format_report(m: dict, *, brief: bool = False) -> str:
         lines.append(f"the run's operating point: threshold {point['threshold']:.2f}, chosen on "
                      f"{point['chosen_on']} for at most "
                      f"{_pct(point['target_false_accept_rate'])} of them accepted")
+        if point.get("uncertain"):
+            lines.append(f"  uncertain: {point['uncertain']}")
         if point.get("synthetic_false_accept_rate") is not None:
             lines.append(f"  (synthetic near-misses accepted there: "
                          f"{_pct(point['synthetic_false_accept_rate'])})")
@@ -108,6 +110,9 @@ DEFAULT_THRESHOLD = 0.6
 #: the fewest real ``_unknown_`` clips the operating point is set on; with fewer, it is
 #: set on every ``_unknown_`` clip (synthetic ones too), and says so
 MIN_REAL_UNKNOWN = 30
+# a word with fewer validation clips than this says little about its own rate; when most of
+# the words weighing the same are such words, the threshold is said to be uncertain
+FEW_CLIPS = 10
 _GRID = tuple(round(0.1 + 0.01 * i, 2) for i in range(90))  # 0.10 ... 0.99
 
 
@@ -181,6 +186,15 @@ def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
         point["chosen_on"] = (f"validation: {n_real} real recordings of other words"
                               + (f" ({len(np.unique(w))} words, each weighing the same)"
                                  if w is not None else ""))
+        if w is not None:
+            sizes = np.unique(w, return_counts=True)[1]
+            few = sizes < FEW_CLIPS
+            if few.sum() * 2 > len(sizes):
+                point["uncertain"] = (
+                    f"{int(few.sum())} of the {len(sizes)} words have fewer than {FEW_CLIPS} "
+                    f"clips ({int(sizes[few].sum())} clips in all): the threshold rests on "
+                    f"them and can move by a tenth or more from one run to another; more "
+                    f"real recordings of other words, or --threshold, settle it")
         if synthetic.any():
             point["synthetic_false_accept_rate"] = _accept_rates(
                 probs[synthetic | ~is_unk], y[synthetic | ~is_unk], labels, commands,

@@ -111,6 +111,28 @@ def test_the_operating_point_is_set_on_real_other_words():
     assert short["threshold"] == 0.96 and "fewer than" in short["chosen_on"]
     assert "synthetic_false_accept_rate" not in short
 
+
+def test_a_threshold_resting_on_few_clips_of_most_words_is_said_to_be_uncertain():
+    """Each word weighs the same: when most words have a few clips each, one clip decides
+    the threshold, and the point says so (and the report prints it)."""
+    from speechgru.training.evaluate import FEW_CLIPS, choose_operating_point, format_report
+
+    n_big = 3 * FEW_CLIPS
+    y = np.array([1] * (n_big + 4) + [2, 3])
+    probs = _probs([1] * (n_big + 4) + [2, 3], [0.9] * (n_big + 6))
+    real = np.ones(len(y), bool)
+    steady = np.array(["bed"] * FEW_CLIPS + ["cat"] * FEW_CLIPS + ["dog"] * (FEW_CLIPS + 4)
+                      + ["yes", "no"])
+    assert "uncertain" not in choose_operating_point(probs, y, LABELS, real=real, words=steady)
+    sparse = np.array(["bed"] * n_big + ["tree", "wow", "four", "learn", "yes", "no"])
+    p = choose_operating_point(probs, y, LABELS, real=real, words=sparse)
+    assert p["uncertain"].startswith(f"4 of the 5 words have fewer than {FEW_CLIPS} clips "
+                                     "(4 clips in all)")
+    report = format_report({"clips": 1, "top1": 1.0, "accuracy": 1.0, "threshold": None,
+                            "false_accept_rate": 0.0, "command_recall": 1.0,
+                            "operating_point": p}, brief=True)
+    assert "uncertain: 4 of the 5 words" in report
+
 def test_stream_metrics_on_a_recording_with_known_detections():
     from speechgru.training.evaluate import stream_metrics
 
