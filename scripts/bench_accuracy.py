@@ -170,9 +170,16 @@ def score(args, row: str, seed: int) -> dict:
     kept = Path(args.out) / "scores" / f"{row}_seed{seed}.json"
     if args.reuse and kept.is_file():
         r = json.loads(kept.read_text())
-        if "live_int8" in r:
+        if "live_int8" in r and "at_fixed" in r:
             return r
-        r["live_int8"] = _live(r["run"], r["threshold"], "int8")  # kept before it was measured
+        if "live_int8" not in r:  # kept before these were measured
+            r["live_int8"] = _live(r["run"], r["threshold"], "int8")
+        if "at_fixed" not in r:
+            from speechgru.training.run_dir import RunDir
+
+            test, bch = _test_clips(Path(r["run"]))
+            r["at_fixed"] = _at_fixed(*_probs(Path(r["run"]), test + bch, args),
+                                      RunDir(r["run"]).config().train.labels)
     else:
         r = _score(args, row, seed)
     kept.parent.mkdir(parents=True, exist_ok=True)
@@ -189,6 +196,7 @@ def _score(args, row: str, seed: int) -> dict:
     threshold = _before_point(run, args) if rule == "before" else _real_point(run, args)
     test, bch = _test_clips(run)
     probs, y, clips = _probs(run, test + bch, args)
+    fixed = _at_fixed(probs, y, clips, labels)
     commands = [i for i, k in enumerate(labels) if k not in (SILENCE, UNKNOWN)]
     unk = labels.index(UNKNOWN)
     test_set = set(test)
@@ -216,9 +224,29 @@ def _score(args, row: str, seed: int) -> dict:
          "recall_at": _recall_at(probs, y, other, words, labels),
          "live": {k: float(stream[k]) for k in ("command_recall", "other_words_accepted",
                                                 "false_alarms_per_hour")},
-         "live_curve": stream["curve"], "live_int8": live_int8}
+         "live_curve": stream["curve"], "live_int8": live_int8, "at_fixed": fixed}
     print(json.dumps(r), flush=True)
     return r
+
+
+FIXED = (0.7, 0.8, 0.84, 0.9)  # thresholds every run is also scored at (0.84: the box's)
+
+
+def _at_fixed(probs, y, clips, labels) -> dict:
+    """Commands recognised and real other words taken (per word, per clip) at each of
+    :data:`FIXED`: the recipe's figures apart from where its operating point fell."""
+    commands = [i for i, k in enumerate(labels) if k not in (SILENCE, UNKNOWN)]
+    pred, top = probs.argmax(axis=1), probs.max(axis=1)
+    is_cmd, other = np.isin(y, commands), y == labels.index(UNKNOWN)
+    words = np.array([c.word for c in clips])
+    out = {}
+    for t in FIXED:
+        accepted = (top >= t) & np.isin(pred, commands)
+        out[f"{t:.2f}"] = {
+            "recognised": float(np.mean(accepted[is_cmd] & (pred[is_cmd] == y[is_cmd]))),
+            "others_accepted": _word_balanced(accepted[other], words[other]),
+            "others_accepted_clips": float(np.mean(accepted[other]))}
+    return out
 
 
 def _live(run, threshold: float, variant: str) -> dict:

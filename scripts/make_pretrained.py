@@ -43,7 +43,7 @@ def _spread(values: list[float]) -> str:
     return f"{100 * mean:.1f} % ({100 * min(values):.1f}–{100 * max(values):.1f})"
 
 
-def measured_before(bench: dict, row: str = "all") -> str:
+def measured_before(bench: dict, row: str = "all", threshold: float | None = None) -> str:
     rows = sorted(bench["speech_commands"][row], key=lambda r: r["seed"])
     seeds = ", ".join(str(r["seed"]) for r in rows)
     get = lambda key: [r[key] for r in rows]  # noqa: E731
@@ -62,17 +62,48 @@ def measured_before(bench: dict, row: str = "all") -> str:
         f"**{_spread(get('recognised'))}**, real other words taken for a command "
         f"{_spread(get('others_accepted'))} (each word weighing the same), FSDD's 3,000 "
         f"spoken digits taken for a command {_spread(get('fsdd_accepted'))}",
+        *_at_threshold_line(rows, threshold),
         f"- commands recognised where 1 / 3 / 5 % of the real other words pass: "
         f"{_spread([r['recall_at']['1%'] for r in rows])} / "
         f"{_spread([r['recall_at']['3%'] for r in rows])} / "
         f"{_spread([r['recall_at']['5%'] for r in rows])}",
-        f"- live, as `listen` hears it (the test clips end to end over background noise): "
+        f"- live, as `listen` hears it (the test clips end to end over background noise) at "
+        f"each run's operating point ({', '.join(f'{t:.2f}' for t in get('threshold'))}): "
         f"commands found **{_spread(live('command_recall'))}**, other words that fire "
         f"{_spread(live('other_words_accepted'))}, false alarms per hour "
         f"{', '.join(f'{v:.0f}' for v in live('false_alarms_per_hour'))} (float32)",
-        *_int8_line(rows),
+        *_int8_line(rows), *_live_near_line(rows, threshold),
         "", "These are the figures to expect for new voices; the validation figures above "
         "come from the speakers that chose this model's epoch and operating point.", ""])
+
+
+def _at_threshold_line(rows: list[dict], threshold: float | None) -> list[str]:
+    """The runs at this model's own threshold (when the bench scored them there)."""
+    key = None if threshold is None else f"{threshold:.2f}"
+    rows = [r for r in rows if key in r.get("at_fixed", {})]
+    if not rows:
+        return []
+    at = lambda k: [r["at_fixed"][key][k] for r in rows]  # noqa: E731
+    return [f"- at this model's threshold ({key}): commands recognised "
+            f"**{_spread(at('recognised'))}**, real other words taken for a command "
+            f"{_spread(at('others_accepted'))} (counted clip by clip "
+            f"{_spread(at('others_accepted_clips'))})"]
+
+
+def _live_near_line(rows: list[dict], threshold: float | None) -> list[str]:
+    """Live at the point of the runs' live curve nearest this model's threshold."""
+    if threshold is None or not all(r.get("live_curve") for r in rows):
+        return []
+    near = min((p["threshold"] for p in rows[0]["live_curve"]),
+               key=lambda t: abs(t - threshold))
+    at = [next(p for p in r["live_curve"] if p["threshold"] == near) for r in rows
+          if any(p["threshold"] == near for p in r["live_curve"])]
+    if len(at) != len(rows):
+        return []
+    return [f"- live at {near:.2f} for every run (near this model's {threshold:.2f}): "
+            f"commands found **{_spread([p['command_recall'] for p in at])}**, other words "
+            f"that fire {_spread([p['other_words_accepted'] for p in at])}, false alarms per "
+            f"hour {', '.join(str(round(p['false_alarms_per_hour'])) for p in at)}"]
 
 
 def _int8_line(rows: list[dict]) -> list[str]:
@@ -85,6 +116,13 @@ def _int8_line(rows: list[dict]) -> list[str]:
             f"{_spread(live('command_recall'))}, other words that fire "
             f"{_spread(live('other_words_accepted'))}, false alarms per hour "
             f"{', '.join(f'{v:.0f}' for v in live('false_alarms_per_hour'))}"]
+
+
+def _manifest_again(out: Path) -> None:
+    """The manifest lists every file's digest: written again after the card changed."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    write_manifest(out, labels=manifest["labels"], features=manifest["features"],
+                   operating_point=manifest.get("operating_point"))
 
 
 def main():
@@ -100,18 +138,27 @@ def main():
     args = ap.parse_args()
     old_card = Path(args.out) / "README.md"
     if args.bench:
-        measured = measured_before(json.loads(Path(args.bench).read_text()))
+        bench = json.loads(Path(args.bench).read_text())
     elif old_card.is_file() and MEASURED in old_card.read_text():
         text = old_card.read_text()
-        measured = text[text.index(MEASURED):]
+        kept = text[text.index(MEASURED):]
     else:
         ap.error(f"--bench is needed: {old_card} has no measured section to keep")
+
+    def measured() -> str:  # the bench's figures, at the threshold of the model in --out
+        if not args.bench:
+            return kept
+        manifest = Path(args.out) / "manifest.json"
+        point = json.loads(manifest.read_text()).get("operating_point") or {}
+        return measured_before(bench, threshold=point.get("threshold"))
+
     if args.card_only:
         if not args.bench or not old_card.is_file():
             ap.error("--card-only needs --bench and a card in --out")
         text = old_card.read_text()
         text = text[:text.index(MEASURED)] if MEASURED in text else text + "\n"
-        old_card.write_text(text + measured)
+        old_card.write_text(text + measured())
+        _manifest_again(Path(args.out))
         print(f"wrote {old_card}")
         return
     run = Path(args.run)
@@ -125,10 +172,8 @@ def main():
     report = export_run(run, args.out, force=True, variants=VARIANTS, progress=False)
     out = Path(args.out)
     card = out / "README.md"
-    card.write_text(card.read_text() + "\n" + measured)
-    manifest = json.loads((out / "manifest.json").read_text())
-    write_manifest(out, labels=manifest["labels"], features=manifest["features"],
-                   operating_point=manifest.get("operating_point"))
+    card.write_text(card.read_text() + "\n" + measured())
+    _manifest_again(out)
     print(f"wrote {out} ({len(report['models'])} files)")
 
 
