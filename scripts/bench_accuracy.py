@@ -222,8 +222,7 @@ def _score(args, row: str, seed: int) -> dict:
          "bch_accepted": float(np.mean(accepted[other & ~in_test])),
          "fsdd_accepted": digits["false_accept_rate"],
          "recall_at": _recall_at(probs, y, other, words, labels),
-         "live": {k: float(stream[k]) for k in ("command_recall", "other_words_accepted",
-                                                "false_alarms_per_hour")},
+         "live": _live_figures(stream),
          "live_curve": stream["curve"], "live_int8": live_int8, "at_fixed": fixed}
     print(json.dumps(r), flush=True)
     return r
@@ -254,8 +253,12 @@ def _live(run, threshold: float, variant: str) -> dict:
     as ``listen --variant`` hears the test clips end to end)."""
     from speechgru.stream_eval import evaluate_stream
 
-    stream = evaluate_stream(run, [HALF, EXTRA], split="test", threshold=threshold,
-                             variant=variant, thresholds=(threshold,))
+    return _live_figures(evaluate_stream(run, [HALF, EXTRA], split="test",
+                                         threshold=threshold, variant=variant,
+                                         thresholds=(threshold,)))
+
+
+def _live_figures(stream: dict) -> dict:
     return {k: float(stream[k]) for k in ("command_recall", "other_words_accepted",
                                           "false_alarms_per_hour")}
 

@@ -681,15 +681,11 @@ def _stopped(code: int) -> int:
 
 def entry() -> None:
     """The ``speechgru`` program: :func:`main`, then exit. After Ctrl-C or SIGTERM it exits
-    at once, so that no library prints its own clean-up lines after "interrupted"."""
+    at once, inside :func:`main` (:func:`_stopped`), so that no library prints its own
+    clean-up lines after "interrupted"."""
     global _EXIT_AT_ONCE
     _EXIT_AT_ONCE = True
-    code = main()
-    if code in (130, 143):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    sys.exit(main())
 
 
 def _fail(args, message: str) -> int:

@@ -183,11 +183,11 @@ def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
     if w is not None:
         point["other_words"] = int(len(np.unique(w)))
     if on_real:
+        sizes = None if w is None else np.unique(w, return_counts=True)[1]  # clips per word
         point["chosen_on"] = (f"validation: {n_real} real recordings of other words"
-                              + (f" ({len(np.unique(w))} words, each weighing the same)"
-                                 if w is not None else ""))
-        if w is not None:
-            sizes = np.unique(w, return_counts=True)[1]
+                              + (f" ({len(sizes)} words, each weighing the same)"
+                                 if sizes is not None else ""))
+        if sizes is not None:
             few = sizes < FEW_CLIPS
             if few.sum() * 2 > len(sizes):
                 point["uncertain"] = (
