@@ -164,6 +164,10 @@ def cmd_train(args) -> int:
 
     if args.resume:
         config = None
+        if args.threshold_data:
+            raise ConfigError("--resume continues a run with the --threshold-data it was "
+                              "started with; to choose its threshold on other recordings, "
+                              f"speechgru operating-point {args.out} --threshold-data DIR")
         if args.config or args.words is not None or args.seed is not None:
             # the same command again with --resume is fine; a different config is not
             import dataclasses
@@ -185,13 +189,37 @@ def cmd_train(args) -> int:
         config = _run_config(args)
     m = train(args.data, args.out, config, resume=args.resume,
               resume_epochs=args.epochs if args.resume else None, cache_dir=args.cache_dir,
-              strategy=args.strategy, noise_dirs=args.noise)
+              strategy=args.strategy, noise_dirs=args.noise,
+              threshold_data=args.threshold_data)
     print(f"trained {m['epochs_run']} epochs; the best (epoch {m['best_epoch']}) on the "
           "validation split:")
     print(format_report(m, brief=True))
     print(f"wrote {args.out}/: best.keras, last.keras, splits.json, operating_point.json, "
           "metrics.json (per-class report), curves.png, confusion.png, history.csv. "
           f"Next: speechgru export {args.out}")
+    return 0
+
+
+def cmd_operating_point(args) -> int:
+    from .errors import ConfigError
+    from .training.evaluate import _pct
+    from .training.operating_point import set_again
+
+    if args.no_threshold_data and args.threshold_data:
+        raise ConfigError("--no-threshold-data and --threshold-data ask for opposite things: "
+                          "give one")
+    dirs = [] if args.no_threshold_data else (args.threshold_data or None)
+    point = set_again(args.run_dir, dirs, cache_dir=args.cache_dir)
+    if args.json:
+        print(json.dumps(point))
+        return 0
+    print(f"threshold {point['threshold']:.2f}, chosen on {point['chosen_on']}: "
+          f"{_pct(point.get('false_accept_rate'))} of the other words and "
+          f"{_pct(point.get('command_recall'))} of the commands accepted there")
+    if point.get("uncertain"):
+        print(f"  uncertain: {point['uncertain']}")
+    print(f"wrote {args.run_dir}/operating_point.json; an export made before keeps its own "
+          f"threshold: speechgru export {args.run_dir} --force")
     return 0
 
 
@@ -478,8 +506,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in --out from its last finished epoch")
     s.add_argument("--strategy", default="default",
                    choices=["default", "mirrored", "multiworker"])
+    s.add_argument("--threshold-data", action="append", default=[], metavar="DIR",
+                   help="a folder of real recordings of other words, never trained on, that "
+                   "the operating point is also set on (repeatable; e.g. FSDD's digits)")
     s.add_argument("--cache-dir", default=".cache/features")
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("operating-point", help="choose a finished run's threshold again, on "
+                       "its validation split and recordings of other words it never heard")
+    s.add_argument("run_dir")
+    s.add_argument("--threshold-data", action="append", metavar="DIR",
+                   help="a folder of real recordings of other words, never trained on "
+                   "(repeatable; default: the folders the run was trained with)")
+    s.add_argument("--no-threshold-data", action="store_true",
+                   help="the validation split alone")
+    s.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    s.add_argument("--cache-dir", default=".cache/features")
+    s.set_defaults(func=cmd_operating_point)
 
     s = sub.add_parser("ensemble", help="combine runs trained apart (other seeds, one split) "
                        "into one run whose output is the mean of their probabilities")
@@ -588,6 +631,7 @@ NEEDS = {"synth": ("espeakng_loader",), "synth-recording": ("espeakng_loader",),
          "features": ("librosa", "tqdm"),
          "train": ("tensorflow", "librosa", "matplotlib", "espeakng_loader", "tqdm"),
          "ensemble": ("tensorflow", "librosa", "matplotlib", "tqdm"),
+         "operating-point": ("tensorflow", "librosa", "tqdm"),
          "evaluate": ("tensorflow", "librosa", "matplotlib", "tqdm"),
          "evaluate-stream": ("tensorflow", "librosa", "matplotlib", "tqdm"),
          "export": ("tensorflow",)}

@@ -101,4 +101,4 @@ def combine(run_dirs: list[str | Path], out_dir: str | Path, *,
     ensemble.save(out / "best.keras")
     ens_config.save(out.config_path)  # last: a run exists once its config does
     return finish(out, labels, val.x, val.labels(labels), val.clips,
-                  ensemble_of=[str(r.path) for r in runs])
+                  cache_dir=cache_dir, ensemble_of=[str(r.path) for r in runs])

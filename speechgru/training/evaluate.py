@@ -126,7 +126,8 @@ def _word_balanced(accepted: np.ndarray, words: np.ndarray | None) -> float:
 def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
                            target: float = TARGET_FALSE_ACCEPT,
                            real: np.ndarray | None = None,
-                           words: np.ndarray | None = None) -> dict:
+                           words: np.ndarray | None = None,
+                           source: str = "validation") -> dict:
     """The lowest confidence threshold (0.10 … 0.99, steps of 0.01) at which at most
     ``target`` of the ``_unknown_`` clips (words that are not commands) are taken for a
     command: the threshold that rejects them with the least loss of command recall.
@@ -139,7 +140,8 @@ def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
     recall is the real commands' when there are real ones. ``words`` (per clip: the word
     said): the share accepted is the mean over the other words of each word's share, so that
     thousands of clips of three words (bed, cat, happy) do not outvote the variety of the
-    rest (what a model takes for a command is which *words*).
+    rest (what a model takes for a command is which *words*). ``source`` names the clips
+    in the description (``chosen_on``).
 
     Without ``_unknown_`` clips there is nothing to calibrate on: the default 0.6, said so.
     When no threshold reaches the target, 0.99 and ``"reached": False``.
@@ -184,7 +186,7 @@ def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
         point["other_words"] = int(len(np.unique(w)))
     if on_real:
         sizes = None if w is None else np.unique(w, return_counts=True)[1]  # clips per word
-        point["chosen_on"] = (f"validation: {n_real} real recordings of other words"
+        point["chosen_on"] = (f"{source}: {n_real} real recordings of other words"
                               + (f" ({len(sizes)} words, each weighing the same)"
                                  if sizes is not None else ""))
         if sizes is not None:
@@ -193,15 +195,16 @@ def choose_operating_point(probs: np.ndarray, y: np.ndarray, labels: list[str],
                 point["uncertain"] = (
                     f"{int(few.sum())} of the {len(sizes)} words have fewer than {FEW_CLIPS} "
                     f"clips ({int(sizes[few].sum())} clips in all): the threshold rests on "
-                    f"them and can move by a tenth or more from one run to another; more "
-                    f"real recordings of other words, or --threshold, settle it")
+                    f"them and can move by a tenth or more from one run to another; real "
+                    f"recordings of more words the model never heard (--threshold-data), or "
+                    f"--threshold, settle it")
         if synthetic.any():
             point["synthetic_false_accept_rate"] = _accept_rates(
                 probs[synthetic | ~is_unk], y[synthetic | ~is_unk], labels, commands,
                 t)["false_accept_rate"]
             point["synthetic_unknown_clips"] = int(synthetic.sum())
     else:
-        point["chosen_on"] = (f"validation: every _unknown_ clip ({n_real} real, "
+        point["chosen_on"] = (f"{source}: every _unknown_ clip ({n_real} real, "
                               f"{int(synthetic.sum())} synthetic; fewer than "
                               f"{MIN_REAL_UNKNOWN} real)")
     return point

@@ -5,7 +5,8 @@ A run directory holds::
     config.json        features + model + train settings (RunConfig)
     labels.txt         one label per line, in output order
     splits.json        the exact clips of each split (absolute path, label, speaker, sha256)
-    data.json          the data sources (absolute paths) and the bad files met
+    data.json          the data sources (absolute paths), the recordings the operating
+                       point is also set on (``threshold_data``), the bad files met
     calibration.npz    a few validation clips (PCM, features, labels) and training
                        features, kept so that export needs only the run directory
     best.keras         the model with the best validation accuracy
@@ -142,6 +143,24 @@ class RunDir:
                                     f"sha256 differs from splits.json); scoring the run on "
                                     "it would not measure the clips it was tested on")
         return clips
+
+    # ------------------------------------------------------------------ data sources
+    def data(self) -> dict:
+        """``data.json`` (``{}`` for a run made before it was written)."""
+        path = self.path / "data.json"
+        if not path.is_file():
+            return {}
+        data = read_json(path)
+        if not isinstance(data, dict) or not all(
+                isinstance(data.get(k, []), list) and all(isinstance(v, str) for v in
+                                                          data.get(k, []))
+                for k in ("sources", "noise", "threshold_data")):
+            raise ConfigError(f"{path}: damaged (sources, noise and threshold_data must be "
+                              "lists of folders)")
+        return data
+
+    def save_data(self, data: dict) -> None:
+        atomic_write_text(self.path / "data.json", json.dumps(data, indent=1))
 
     # ------------------------------------------------------------------ operating point
     def save_operating_point(self, point: dict) -> None:

@@ -30,12 +30,12 @@ from ..errors import ConfigError, DataError
 from ..utils import DirLock, atomic_write_text, inside
 from .data import (
     Prepared,
-    _real_rows,
     _save_calibration,
     plan_splits,
     prepare,
     with_recipe_synth,
 )
+from .operating_point import choose_for_run, threshold_clips
 from .run_dir import RunDir
 from .sampling import (
     _one_hot,
@@ -215,14 +215,17 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
            config: RunConfig | None = None, *, resume: bool = False,
            resume_epochs: int | None = None, cache_dir: str | Path | None = ".cache/features",
            verbose: int | str = "auto", strategy: str = "default",
-           noise_dirs: list[str | Path] = (), locks: list | None = None) -> dict:
+           noise_dirs: list[str | Path] = (), threshold_data: list[str | Path] = (),
+           locks: list | None = None) -> dict:
     """Train a model and fill ``run_dir``; returns the validation metrics of the best model.
 
     The split is decided here, once, and saved in the run (``splits.json``).
     ``resume=True`` continues a run from its last finished epoch with its own config and
     splits (``data_dirs`` are not needed); ``noise_dirs``: folders of background
     recordings (``--noise``), heard as silence and mixed into the training clips as
-    their noise; ``resume_epochs`` must then equal the run's
+    their noise; ``threshold_data``: folders of real recordings never trained on that the
+    operating point is also set on (:mod:`.operating_point`); ``resume_epochs`` must then
+    equal the run's
     epochs (its learning-rate schedule is fixed by them). Without ``resume``, a run
     directory that already holds a run is an error: nothing already done is overwritten.
     """
@@ -269,6 +272,8 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
         data_dirs = with_recipe_synth(data_dirs or [], config,
                                       log=print if verbose != 0 else (lambda *_: None))
         splits, bad = plan_splits(data_dirs, config, noise_dirs)
+        threshold_data = [os.path.abspath(d) for d in threshold_data]
+        threshold_clips(threshold_data, config, splits, data_dirs)  # said before any work
     teacher = None
     if config.train.teacher_run:  # checked and loaded before any work
         from .teacher import run_teacher
@@ -317,6 +322,7 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
         atomic_write_text(run_dir / "data.json", json.dumps(
             {"sources": [str(Path(d).absolute()) for d in data_dirs],
              "noise": [str(Path(d).absolute()) for d in noise_dirs],
+             "threshold_data": threshold_data,
              "train_clips": len(prep.train_clips), "validation_clips": len(prep.val_clips),
              "bad_files": [{"file": f, "reason": r} for f, r in bad + prep.bad]}, indent=1))
         config.save(run.config_path)  # last: a run exists once its config does
@@ -356,7 +362,8 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
                       initial_epoch=start, steps_per_epoch=steps,
                       callbacks=[run_state, tensorboard], verbose=verbose, shuffle=False)
         _check_finite(model, run_dir)
-    return finish(run, prep.labels, prep.x_val, prep.y_val, prep.val_clips)
+    return finish(run, prep.labels, prep.x_val, prep.y_val, prep.val_clips,
+                  cache_dir=cache_dir)
 
 
 def _check_finite(model, run_dir: Path) -> None:
@@ -368,21 +375,19 @@ def _check_finite(model, run_dir: Path) -> None:
 
 
 def finish(run: RunDir, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
-           val_clips: list[Clip], **extra) -> dict:
-    """Validation metrics (with ``extra`` entries), the operating point, curves and
-    confusion of the run's best model on its validation clips (``x_val`` their features,
-    ``y_val`` their label indices)."""
+           val_clips: list[Clip], *, cache_dir: str | Path | None = ".cache/features",
+           **extra) -> dict:
+    """Validation metrics (with ``extra`` entries), the operating point (on the validation
+    clips and the run's ``threshold_data``), curves and confusion of the run's best model
+    on its validation clips (``x_val`` their features, ``y_val`` their label indices)."""
     from ..plots import plot_confusion, plot_curves
-    from .evaluate import choose_operating_point, metrics
+    from .evaluate import metrics
 
     run.require("best.keras")
     best = run.load_model("best")
     probs = best.predict(x_val, batch_size=256, verbose=0)
     m = metrics(probs, y_val, labels)
-    tc = run.config().train
-    point = choose_operating_point(probs, y_val, labels, tc.target_false_accept,
-                                   real=_real_rows(val_clips),
-                                   words=np.array([c.word for c in val_clips]))
+    point = choose_for_run(run, best, probs, y_val, val_clips, cache_dir=cache_dir)
     run.save_operating_point(point)
     m["operating_point"] = point
     state = run.state()

@@ -1,0 +1,121 @@
+"""A run's operating point: the threshold below which an answer is ``_unknown_``.
+
+It is chosen on the run's validation split and, when the run names them
+(``train --threshold-data DIR``, kept in ``data.json``), on folders of real recordings
+the model never heard: recordings of *other words* (any words that are not commands,
+e.g. FSDD's spoken digits) make the threshold rest on many words rather than on the
+handful a validation split holds. Their command clips, if any, count in the command
+recall. ``speechgru operating-point RUN`` chooses it again for a finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..config import SILENCE, RunConfig, read_json
+from ..data.cache import extract_features
+from ..data.layouts import Clip, scan_dataset
+from ..errors import ConfigError, DataError
+from ..utils import atomic_write_text, inside
+from .data import _real_rows
+from .run_dir import RunDir
+
+
+def threshold_clips(dirs: list[str | Path], config: RunConfig,
+                    splits: dict[str, list[Clip]], sources: list[str | Path] = ()
+                    ) -> tuple[list[Clip], list[tuple[str, str]]]:
+    """The spoken clips of ``dirs`` (every split of each; no silence) and the bad files
+    met. A folder that is also a training source, or holds a clip of the run's splits, is an
+    error: the threshold must be set on recordings the model never heard and that do not
+    judge it."""
+    tc = config.train
+    clips: list[Clip] = []
+    bad: list[tuple[str, str]] = []
+    in_splits = {c.path.absolute(): name for name, cs in splits.items() for c in cs}
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise DataError(f"{d}: not a folder of recordings (--threshold-data)")
+        clash = next((s for s in sources if inside(d, s) or inside(s, d)), None)
+        if clash is not None:
+            raise ConfigError(f"{d}: also training data ({clash}); --threshold-data must be "
+                              "recordings the model is not trained on")
+        ds = scan_dataset(d, words=tc.words, validation_percent=0.0, testing_percent=0.0,
+                          clip_seconds=config.features.clip_seconds)
+        spoken = [c for c in ds.clips if c.label != SILENCE]
+        seen = next((c for c in spoken if c.path.absolute() in in_splits), None)
+        if seen is not None:
+            raise ConfigError(f"{seen.path}: in the run's {in_splits[seen.path.absolute()]} "
+                              f"split, so {d} cannot set its threshold (--threshold-data "
+                              "must be recordings the run neither trains on nor is judged on)")
+        if not spoken:
+            raise DataError(f"{d}: no spoken clip in it (--threshold-data: recordings of "
+                            "other words, in a layout check-data reads)")
+        clips += spoken
+        bad += ds.bad
+    return clips, bad
+
+
+def choose_for_run(run: RunDir, model, probs: np.ndarray, y_val: np.ndarray,
+                   val_clips: list[Clip], *, cache_dir: str | Path | None,
+                   dirs: list[str] | None = None) -> dict:
+    """The operating point of ``run``'s ``model`` (``probs``: its probabilities on the
+    validation clips), on them and on ``dirs`` (None: the run's ``threshold_data``)."""
+    from .evaluate import choose_operating_point
+
+    config = run.config()
+    labels = config.train.labels
+    clips = list(val_clips)
+    if dirs is None:
+        dirs = run.data().get("threshold_data", [])
+    source = "validation"
+    extra: dict = {}
+    if dirs:
+        more, bad = threshold_clips(dirs, config, run.splits(), run.data().get("sources", []))
+        feats = extract_features(more, config.features, cache_dir=cache_dir, progress=False)
+        if len(feats.clips) == 0:
+            raise DataError(f"{dirs[0]}: no clip of --threshold-data could be read "
+                            f"({len(bad + feats.bad)} bad files)")
+        probs = np.concatenate([probs, model.predict(feats.x, batch_size=256, verbose=0)])
+        y_val = np.concatenate([y_val, feats.labels(labels)])
+        clips += feats.clips
+        source = "validation and " + ", ".join(Path(d).name for d in dirs)
+        extra = {"threshold_data": {"folders": list(dirs), "clips": len(feats.clips),
+                                    "bad_files": len(bad + feats.bad)}}
+    point = choose_operating_point(probs, y_val, labels, config.train.target_false_accept,
+                                   real=_real_rows(clips), words=np.array([c.word for c in clips]),
+                                   source=source)
+    point.update(extra)
+    return point
+
+
+def set_again(run_dir: str | Path, threshold_data: list[str | Path] | None = None, *,
+              cache_dir: str | Path | None = ".cache/features") -> dict:
+    """Choose a finished run's operating point again (``speechgru operating-point``): on
+    its validation split and ``threshold_data`` (None: the folders the run names; ``[]``:
+    none). Rewrites ``operating_point.json``, ``metrics.json``'s copy and ``data.json``'s
+    list; an export made before keeps its own threshold until exported again."""
+    run = RunDir(run_dir)
+    config, labels, model = run.load()
+    data = run.data()
+    dirs = (data.get("threshold_data", []) if threshold_data is None
+            else [os.path.abspath(d) for d in threshold_data])
+    threshold_clips(dirs, config, run.splits(), data.get("sources", []))  # before any work
+    val = extract_features(run.split("validation"), config.features, cache_dir=cache_dir,
+                           progress=False)
+    probs = model.predict(val.x, batch_size=256, verbose=0)
+    point = choose_for_run(run, model, probs, val.labels(labels), val.clips,
+                           cache_dir=cache_dir, dirs=dirs)
+    if data or dirs:
+        run.save_data({**data, "threshold_data": dirs})
+    run.save_operating_point(point)
+    metrics = run / "metrics.json"
+    if metrics.is_file():
+        m = read_json(metrics)
+        m["operating_point"] = point
+        atomic_write_text(metrics, json.dumps(m, indent=1))
+    return point
