@@ -14,7 +14,9 @@
    * ``kokoro``: + Kokoro's neural voices (``train.kokoro_per_word``);
    * ``op``: ``before``'s runs with the operating point set on real speech (the validation
      split's real other words);
-   * ``all``: everything together, with the operating point set on real speech.
+   * ``all``: everything together, with the operating point set on real speech;
+   * ``fsdd-op``: ``all``'s runs, the operating point set on the validation split and
+     FSDD's 3,000 spoken digits together (``--threshold-data``; FSDD is then no test).
 
    Each run is scored on the same clips: the test split of the 161 speakers, and as *real
    other words* their test ``_unknown_`` clips, the test speakers' "bed/cat/happy" and FSDD's
@@ -49,7 +51,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from speechgru.config import SILENCE, UNKNOWN, FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from speechgru.data.layouts import scan_dataset
 from speechgru.training.data import _real_rows
-from speechgru.training.evaluate import _GRID, _word_balanced, choose_operating_point
+from speechgru.training.evaluate import _GRID, _word_balanced
 from speechgru.training.train import evaluate_run, train
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -65,6 +67,8 @@ ROWS = {  # row: (trained as, extra --data, --noise, train overrides, threshold)
     "kokoro": ("kokoro", [], [], {"kokoro_per_word": KOKORO_PER_WORD}, "real"),
     "op": ("before", [], [], {}, "real"),
     "all": ("all", [UNKNOWN_WORDS], [NOISE], {"kokoro_per_word": KOKORO_PER_WORD}, "real"),
+    "fsdd-op": ("all", [UNKNOWN_WORDS], [NOISE], {"kokoro_per_word": KOKORO_PER_WORD},
+                "fsdd"),
 }
 
 
@@ -121,17 +125,17 @@ def _before_point(run: Path, args) -> float:
     return _GRID[-1]
 
 
-def _real_point(run: Path, args) -> float:
-    """The threshold as training now chooses it (the validation split's real other words,
-    each word weighing the same): chosen again here, so older runs are scored alike."""
+def _real_point(run: Path, args, threshold_data=()) -> float:
+    """The threshold as training now chooses it (the validation split's real other words
+    and ``threshold_data``'s, each word weighing the same): chosen again here, so older
+    runs are scored alike."""
+    from speechgru.training.operating_point import choose_for_run
     from speechgru.training.run_dir import RunDir
 
-    config = RunDir(run).config()
+    _, _, model = RunDir(run).load()
     probs, y, clips = _probs(run, RunDir(run).split("validation"), args)
-    point = choose_operating_point(probs, y, config.train.labels,
-                                   config.train.target_false_accept, real=_real_rows(clips),
-                                   words=np.array([c.word for c in clips]))
-    return point["threshold"]
+    return choose_for_run(RunDir(run), model, probs, y, clips, cache_dir=args.cache,
+                          dirs=[str(d) for d in threshold_data])["threshold"]
 
 
 def _test_clips(run: Path):
@@ -193,7 +197,8 @@ def _score(args, row: str, seed: int) -> dict:
     from speechgru.training.run_dir import RunDir
 
     labels = RunDir(run).config().train.labels
-    threshold = _before_point(run, args) if rule == "before" else _real_point(run, args)
+    threshold = (_before_point(run, args) if rule == "before" else
+                 _real_point(run, args, [SHARED / "fsdd"] if rule == "fsdd" else []))
     test, bch = _test_clips(run)
     probs, y, clips = _probs(run, test + bch, args)
     fixed = _at_fixed(probs, y, clips, labels)
