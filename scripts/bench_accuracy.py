@@ -17,6 +17,8 @@
    * ``all``: everything together, with the operating point set on real speech;
    * ``fsdd-op``: ``all``'s runs, the operating point set on the validation split and
      FSDD's 3,000 spoken digits together (``--threshold-data``; FSDD is then no test).
+   * ``ensemble`` (``--seeds 0``): the three ``all`` runs as one (``speechgru ensemble``:
+     the mean of their probabilities), its operating point as ``fsdd-op``'s.
 
    Each run is scored on the same clips: the test split of the 161 speakers, and as *real
    other words* their test ``_unknown_`` clips, the test speakers' "bed/cat/happy" and FSDD's
@@ -69,11 +71,22 @@ ROWS = {  # row: (trained as, extra --data, --noise, train overrides, threshold)
     "all": ("all", [UNKNOWN_WORDS], [NOISE], {"kokoro_per_word": KOKORO_PER_WORD}, "real"),
     "fsdd-op": ("all", [UNKNOWN_WORDS], [NOISE], {"kokoro_per_word": KOKORO_PER_WORD},
                 "fsdd"),
+    # the mean of the three `all` runs' probabilities (speechgru ensemble): --seeds 0 only
+    "ensemble": ("ensemble", [], [], {}, "fsdd"),
 }
 
 
 def _trained(args, recipe: str, seed: int) -> Path:
     """The run of one recipe and seed (trained unless --reuse finds it finished)."""
+    if recipe == "ensemble":  # made of the `all` runs of seeds 0, 1, 2 (one ensemble)
+        from speechgru.training.ensemble import combine
+
+        members = [_trained(args, "all", s) for s in (0, 1, 2)]
+        run = Path(args.out) / "all_ensemble"
+        if not (args.reuse and (run / "metrics.json").is_file()):
+            shutil.rmtree(run, ignore_errors=True)
+            combine(members, run, cache_dir=args.cache, progress=False)
+        return run
     _, data, noise, train_kw, _ = next(r for r in ROWS.values() if r[0] == recipe)
     train_kw = {"validation_percent": args.validation, "testing_percent": args.held_out,
                 "seed": seed, **({"epochs": args.epochs} if args.epochs else {}),
