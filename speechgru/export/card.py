@@ -73,8 +73,11 @@ def _pct(v) -> str:
 
 def _chosen_on(point: dict) -> str:
     """Where the operating point was set, as the card says it."""
-    text = str(point.get("chosen_on", "the validation clips")).replace("validation: ",
-                                                                      "the validation split's ")
+    text = str(point.get("chosen_on", "the validation clips"))
+    if text.startswith("validation: "):
+        text = "the validation split's " + text[len("validation: "):]
+    elif text.startswith("validation and "):  # with --threshold-data
+        text = "the validation split and " + text[len("validation and "):]
     synthetic = point.get("synthetic_false_accept_rate")
     if synthetic is not None:
         text += (f" (there, {_pct(point.get('false_accept_rate'))} of them and "

@@ -84,7 +84,10 @@ def choose_for_run(run: RunDir, model, probs: np.ndarray, y_val: np.ndarray,
         y_val = np.concatenate([y_val, feats.labels(labels)])
         clips += feats.clips
         source = "validation and " + ", ".join(Path(d).name for d in dirs)
-        extra = {"threshold_data": {"folders": list(dirs), "clips": len(feats.clips),
+        # names only: the point travels into exports (their manifest), the paths stay in
+        # the run's data.json
+        extra = {"threshold_data": {"folders": [Path(d).name for d in dirs],
+                                    "clips": len(feats.clips),
                                     "bad_files": len(bad + feats.bad)}}
     point = choose_operating_point(probs, y_val, labels, config.train.target_false_accept,
                                    real=_real_rows(clips), words=np.array([c.word for c in clips]),
