@@ -101,8 +101,10 @@ def _live_near_line(rows: list[dict], threshold: float | None) -> list[str]:
     """Live at the point of the runs' live curve nearest this model's threshold."""
     if threshold is None or not all(r.get("live_curve") for r in rows):
         return []
-    near = min((p["threshold"] for p in rows[0]["live_curve"]),
-               key=lambda t: abs(t - threshold))
+    common = set.intersection(*({p["threshold"] for p in r["live_curve"]} for r in rows))
+    if not common:
+        return []
+    near = min(common, key=lambda t: abs(t - threshold))
     at = [next(p for p in r["live_curve"] if p["threshold"] == near) for r in rows
           if any(p["threshold"] == near for p in r["live_curve"])]
     if len(at) != len(rows):
