@@ -254,6 +254,9 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
             run.state()
             check_keras_file(run / "last.keras")
         splits = {s: run.split(s) for s in ("train", "validation")}
+        # the folders the threshold is set on at the end must still be there: said now
+        threshold_clips(run.data().get("threshold_data", []), config, run.splits(),
+                        run.data().get("sources", []))
     else:
         if run.exists():
             raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it "

@@ -131,9 +131,14 @@ def test_train_sets_the_threshold_on_its_threshold_data(synth_dir, tmp_path, cap
     # the point travels into exports: folder names, no path of this machine
     assert point["threshold_data"] == {"folders": ["hard"], "clips": 40, "bad_files": 0}
     assert RunDir(out).data()["threshold_data"] == [str(hard)]
-    # resume keeps the folders the run started with
+    # resume keeps the folders the run started with, and says at once when one is gone
     assert cli(["train", "--resume", "--out", str(out), "--threshold-data", str(hard)]) == 2
     assert "speechgru operating-point" in capsys.readouterr().err
+    hard.rename(tmp_path / "moved")
+    kept = (out / "best.keras").read_bytes()
+    assert cli(["train", "--resume", "--out", str(out)]) == 2
+    assert f"{hard}: not a folder of recordings" in capsys.readouterr().err
+    assert (out / "best.keras").read_bytes() == kept
     # training data is never threshold data
     assert cli(["train", "--data", str(synth_dir), "--out", str(tmp_path / "r2"),
                 "--threshold-data", str(synth_dir), "--config",
