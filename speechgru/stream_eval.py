@@ -103,8 +103,7 @@ def _sources(target: Path, data_dir, split: str | None):
         # data_dir: one folder, or several (a run's clips inside any of them)
         given = [] if not data_dir else [Path(d) for d in (
             data_dir if isinstance(data_dir, (list, tuple)) else [data_dir])]
-        sources = given or [
-            Path(p) for p in json.loads((run / "data.json").read_text()).get("sources", [])]
+        sources = given or [Path(p) for p in run.data().get("sources", [])]
         if given:
             clips = [c for c in clips if any(inside(c.path, d) for d in given)]
         noise = sorted(p for s in sources for p in (s / BACKGROUND).glob("*.wav"))

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from ..config import SILENCE, UNKNOWN, RunConfig
+from ..errors import ConfigError
 from ..utils import native_stderr_hidden
 
 #: Licences of the datasets speechgru knows, by a piece of the folder name.
@@ -38,12 +39,13 @@ def tflite_ops(path: Path) -> list[str]:
 def training_data(run_path: Path) -> list[tuple[str, str | None]]:
     """The run's data folders (``data.json``), each with what is known of it (its licence
     and who to credit), or None."""
-    data = run_path / "data.json"
+    from ..training.run_dir import RunDir
+
     try:
-        info = json.loads(data.read_text()) if data.is_file() else {}
-        sources, noise = list(info.get("sources", [])), list(info.get("noise", []))
-    except (OSError, ValueError, AttributeError, TypeError):
-        sources, noise = [], []
+        info = RunDir(run_path).data()
+    except ConfigError:  # a damaged data.json: the card goes without the list
+        info = {}
+    sources, noise = info.get("sources", []), info.get("noise", [])
     out = []
     for src in sources:
         name = Path(str(src)).name
