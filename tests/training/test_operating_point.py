@@ -117,6 +117,10 @@ def test_threshold_data_the_run_heard_or_cannot_read_is_refused(exported, synth_
     assert [(run / f).read_bytes() for f in ("operating_point.json", "data.json")] == kept
     assert cli(["operating-point", str(run), "--threshold-data", str(tmp_path / "quiet"),
                 "--no-threshold-data"]) == 2
+    (run / "data.json").write_text('{"sources": "not a list"}')
+    assert cli(["operating-point", str(run)]) == 2
+    assert "data.json: damaged" in capsys.readouterr().err
+    assert (run / "operating_point.json").read_bytes() == kept[0]
 
 
 def test_train_sets_the_threshold_on_its_threshold_data(synth_dir, tmp_path, capsys):
