@@ -126,7 +126,8 @@ def _make_callback(run_dir: Path, config: RunConfig, state: dict, prep: Prepared
             _save_model(self.model, run_dir / "last.keras")
             state["epoch"] = epoch + 1
             RunDir(run_dir).save_state(state)
-            if state["wait"] >= config.train.patience:
+            tc = config.train
+            if state["wait"] >= tc.patience and epoch + 1 >= tc.early_stop_from * tc.epochs:
                 self.model.stop_training = True
                 state["stopped_early"] = True
                 RunDir(run_dir).save_state(state)

@@ -383,3 +383,17 @@ def test_mixup_mixes_features_and_targets_by_one_weight_each_own_label_first():
         assert tm[i, y[i]] >= 0.5 - 1e-6
         lams.append(lam)
     assert np.mean(np.array(lams) < 0.95) > 0.2  # it mixes, not only copies
+
+
+def test_early_stopping_waits_for_the_share_of_the_schedule_it_is_given(synth_dir, tmp_path):
+    """``patience`` acts from ``early_stop_from`` of the epochs on: a run that stops
+    improving at once (a learning rate of 1e-9) would stop after ``patience`` = 1 more
+    epoch, at epoch 2; with half of 6 epochs to go first it stops at epoch 3."""
+    import dataclasses
+
+    tc = dataclasses.replace(TINY.train, epochs=6, patience=1, learning_rate=1e-9,
+                             min_learning_rate=1e-10, early_stop_from=0.5)
+    train([synth_dir], tmp_path / "run", dataclasses.replace(TINY, train=tc),
+          cache_dir=tmp_path / "cache", verbose=0)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert (state["epoch"], state["stopped_early"], state["best_epoch"]) == (3, True, 1)
