@@ -292,8 +292,9 @@ def speech_commands(args) -> dict:
     far in ``--out/scores/`` (this call's and earlier ones')."""
     for row in args.rows:
         # the ensemble is one model (of the `all` runs of seeds 0, 1, 2): scored once
-        rows = [score(args, row, seed) for seed in ([0] if row == "ensemble" else args.seeds)]
-        print(f"row {row}, seeds {args.seeds} ({rows[0]['clips']} test clips, "
+        seeds = [0] if row == "ensemble" else args.seeds
+        rows = [score(args, row, seed) for seed in seeds]
+        print(f"row {row}, seeds {seeds} ({rows[0]['clips']} test clips, "
               f"{rows[0]['other_words']} real other words): thresholds "
               f"{[r['threshold'] for r in rows]}")
         for name, get in (
