@@ -17,6 +17,9 @@
    * ``all``: everything together, with the operating point set on real speech;
    * ``fsdd-op``: ``all``'s runs, the operating point set on the validation split and
      FSDD's 3,000 spoken digits together (``--threshold-data``; FSDD is then no test).
+   * ``vocab``, ``vocab-fsdd``: ``all`` + Kokoro saying 400 more words drawn from misaki's
+     lexicon in the same voices (``train.kokoro_vocabulary``), with ``all``'s and
+     ``fsdd-op``'s operating points;
    * ``ensemble`` (scored once): the three ``all`` runs as one (``speechgru ensemble``:
      the mean of their probabilities), its operating point as ``fsdd-op``'s.
 
@@ -71,6 +74,11 @@ ROWS = {  # row: (trained as, extra --data, --noise, train overrides, threshold)
     "all": ("all", [UNKNOWN_WORDS], [NOISE], {"kokoro_per_word": KOKORO_PER_WORD}, "real"),
     "fsdd-op": ("all", [UNKNOWN_WORDS], [NOISE], {"kokoro_per_word": KOKORO_PER_WORD},
                 "fsdd"),
+    # `all` + Kokoro saying 400 more words drawn from misaki's lexicon, two clips each
+    "vocab": ("vocab", [UNKNOWN_WORDS], [NOISE],
+              {"kokoro_per_word": KOKORO_PER_WORD, "kokoro_vocabulary": 400}, "real"),
+    "vocab-fsdd": ("vocab", [UNKNOWN_WORDS], [NOISE],
+                   {"kokoro_per_word": KOKORO_PER_WORD, "kokoro_vocabulary": 400}, "fsdd"),
     # the mean of the three `all` runs' probabilities (speechgru ensemble): one model
     "ensemble": ("ensemble", [], [], {}, "fsdd"),
 }

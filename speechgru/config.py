@@ -345,10 +345,12 @@ class TrainConfig(_JSONConfig):
     # ... and in Kokoro-82M's neural voices (speechgru[tts]; speechgru.synth.kokoro): this
     # many clips per command word by kokoro_speakers speakers, with the usual non-command
     # words and every command's near-misses in the same voices, kokoro_other_per_word each
-    # (0: none)
+    # (0: none); and this many more words drawn from misaki's lexicon, two clips each in
+    # the same voices (word variety for _unknown_; speechgru.synth.kokoro.vocabulary)
     kokoro_per_word: int = 0
     kokoro_other_per_word: int = 8
     kokoro_speakers: int = 60
+    kokoro_vocabulary: int = 0
     # augmentation (feature domain: see speechgru.training.augment)
     augment: bool = True
     noise_prob: float = 0.8
@@ -422,7 +424,7 @@ class TrainConfig(_JSONConfig):
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),
             "synth_per_word": (int, 0, 5000), "synth_seed": (int, 0, 2 ** 32 - 1),
             "kokoro_per_word": (int, 0, 5000), "kokoro_other_per_word": (int, 1, 5000),
-            "kokoro_speakers": (int, 1, 100000),
+            "kokoro_speakers": (int, 1, 100000), "kokoro_vocabulary": (int, 0, 20000),
             "noise_prob": (float, 0, 1), "time_shift_ms": (float, 0, 10000),
             "vtlp": (float, 0, 0.5, False, True),
             "speed": (float, 0, 0.5, False, True), "reverb_prob": (float, 0, 1),

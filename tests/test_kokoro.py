@@ -179,6 +179,16 @@ def test_a_kokoro_set_and_the_recipes_cache(engine, voices_file, tmp_path, monke
                         lambda *a, **k: pytest.fail("the cached set was made again"))
     assert synth.recipe_synth(("yes",), 1, 3, engine="kokoro", speakers=2,
                               kokoro_voices=voices_file, progress=False) == made
+    monkeypatch.undo()
+    # more words drawn from misaki's lexicon: a set of their own, in the same voices
+    more = synth.recipe_synth(("yes",), 1, 3, engine="kokoro", speakers=2, vocabulary=2,
+                              kokoro_voices=voices_file, progress=False, log=lambda *_: None)
+    assert more != made and more.parent == made.parent and "vocabulary2" in more.name
+    drawn = sorted(p.name for p in more.iterdir() if p.is_dir() and p.name[0] != "_")
+    assert len(drawn) == 2 and not {"yes", "bird", "yet"} & set(drawn)
+    assert sum(1 for _ in more.rglob("*.wav")) >= 4  # two clips a word, and the noise
+    with pytest.raises(synth.SynthError, match="Kokoro only"):
+        synth.recipe_synth(("yes",), 1, 3, vocabulary=2, progress=False)
 
 
 def test_missing_files_are_one_line(tmp_path, monkeypatch):
@@ -213,3 +223,30 @@ def test_missing_files_are_one_line(tmp_path, monkeypatch):
     monkeypatch.delenv("SPEECHGRU_KOKORO_VOICES", raising=False)
     with pytest.raises(kokoro.KokoroMissing, match="npm pack kokoro-js@1.2.1"):
         kokoro.load_voices()
+
+
+def test_more_words_from_misakis_lexicon(tmp_path):
+    pytest.importorskip("misaki", reason="speechgru[tts] is not installed")
+    from speechgru.config import COMMANDS
+    from speechgru.synth import SynthError, near_misses
+    from speechgru.synth.kokoro import Lexicon, plain, vocabulary
+
+    lex = Lexicon()
+    others = near_misses(COMMANDS)
+    words = vocabulary(lex, COMMANDS, 300, 0, exclude=others)
+    assert len(set(words)) == 300 and words == vocabulary(lex, COMMANDS, 300, 0, exclude=others)
+    assert words != vocabulary(lex, COMMANDS, 300, 1, exclude=others)  # the seed draws
+    assert not set(words) & {*COMMANDS, *others}
+    starts = {plain(lex(c, x)) for c in COMMANDS for x in ("us", "gb")}
+    for word in words:  # a stream never hears a command before the rest of the word
+        for x in ("us", "gb"):
+            said = plain(lex(word, x))
+            assert not any(said.startswith(s) for s in starts), (word, said)
+    assert vocabulary(lex, COMMANDS, 0, 0) == ()
+    with pytest.raises(SynthError, match="misaki's lexicon offers"):
+        vocabulary(lex, COMMANDS, 10 ** 6, 0)
+    # more words are Kokoro's alone: with espeak, one line and nothing written
+    r = subprocess.run([sys.executable, "-m", "speechgru", "synth", str(tmp_path / "out"),
+                        "--vocabulary", "5"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--engine kokoro" in r.stderr and not (tmp_path / "out").exists()

@@ -309,7 +309,8 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
                        other_words: tuple[str, ...] | None = None, extra_words: bool = False,
                        other_per_word: int | None = None, num_speakers: int | None = None,
                        sample_rate: int = 16000, noise_seconds: float = 30.0,
-                       engine=None) -> dict:
+                       engine=None, vocabulary: tuple[str, ...] = (),
+                       vocabulary_per_word: int = 2) -> dict:
     """Write a synthetic Speech Commands–layout dataset into the new or empty folder
     ``out_dir``; returns a summary dict.
 
@@ -320,6 +321,8 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
         :data:`MORE_OTHER_WORDS` with ``extra_words=True``).
     other_per_word : clips per non-command word (default ``max(2, per_word // 3)``).
     num_speakers : synthetic speakers to draw (default ``max(12, per_word)``).
+    vocabulary : more non-command words, ``vocabulary_per_word`` clips each (word
+        variety: see :func:`speechgru.synth.kokoro.vocabulary`).
     engine : who speaks: :class:`EspeakEngine` (default) or
         :class:`speechgru.synth.kokoro.KokoroEngine`.
     """
@@ -338,17 +341,20 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
     if other_words is None:
         other_words = OTHER_WORDS + (MORE_OTHER_WORDS if extra_words else ())
     same = set(engine.homophones(tuple(w.replace("_", " ") for w in words),
-                                 tuple(other_words)))
+                                 tuple(dict.fromkeys((*other_words, *vocabulary)))))
     other_words = tuple(w for w in other_words if w not in same)
+    vocabulary = tuple(w for w in vocabulary if w not in same and w not in other_words)
     n = int(round(sample_rate * 1.0))
     m = int(noise_seconds * sample_rate)
     # 1. plan every utterance from the seed
     plan = []  # (folder, voice, text)
-    for word, count in [(w, per_word) for w in words] + [(w, other_n) for w in other_words]:
+    for word, count in [(w, per_word) for w in words] + [(w, other_n) for w in other_words] \
+            + [(w, vocabulary_per_word) for w in vocabulary]:
         for _ in range(count):
             voice = voices[int(rng.integers(len(voices)))]
             plan.append((word, voice, word + str(rng.choice(["", ".", "!", "?"]))))
-    babble_plan = [(str(rng.choice(other_words)), voices[int(rng.integers(len(voices)))])
+    babble_words = other_words or vocabulary or words
+    babble_plan = [(str(rng.choice(babble_words)), voices[int(rng.integers(len(voices)))])
                    for _ in range(int(noise_seconds * 6))]
     if not engine.speaks_babble:  # a slow engine: the babble reuses the plan's other words
         babble_plan = []
@@ -357,7 +363,8 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
     speech = [resample(s, rate, sample_rate) for s in speech]
     babble_speech = speech[len(plan):]
     if not babble_plan:
-        pool = [i for i, (word, _, _) in enumerate(plan) if word in other_words] or \
+        negatives = {*other_words, *vocabulary}
+        pool = [i for i, (word, _, _) in enumerate(plan) if word in negatives] or \
             list(range(len(plan)))
         babble_speech = [speech[pool[int(rng.integers(len(pool)))]]
                          for _ in range(int(noise_seconds * 6))]
@@ -451,7 +458,8 @@ def confusable_words(word: str) -> list[str]:
 def recipe_synth(words: tuple[str, ...], per_word: int, seed: int, *,
                  log=print, engine: str = "espeak", speakers: int | None = None,
                  other_per_word: int | None = None, kokoro_model: str | Path | None = None,
-                 kokoro_voices: str | Path | None = None, progress: bool = True) -> Path:
+                 kokoro_voices: str | Path | None = None, vocabulary: int = 0,
+                 progress: bool = True) -> Path:
     """The recipe's synthetic speech for ``words`` and, as negatives, the usual non-command
     words and near-misses, never one of ``words``: made once, offline, into
     :func:`cache_root`/``synth/<key>`` and reused; the key hashes everything that decides
@@ -461,7 +469,10 @@ def recipe_synth(words: tuple[str, ...], per_word: int, seed: int, *,
     :data:`OTHER_WORDS` hold the commands'). ``engine="kokoro"``: Kokoro's neural voices
     (``speakers`` of them, :mod:`speechgru.synth.kokoro`), saying the words, the usual
     non-command words and every word's near-misses (:func:`near_misses`) in the same
-    voices, so that a neural voice is no clue to a command.
+    voices, so that a neural voice is no clue to a command. With ``vocabulary`` (Kokoro
+    only) the set holds instead that many more words drawn from misaki's lexicon
+    (:func:`.kokoro.vocabulary`), two clips each, said by the same speakers as the set
+    without it (a set of its own: the commands' set is made and cached once either way).
     """
     from ..utils import owned_tempdir, publish_tree
 
@@ -471,6 +482,8 @@ def recipe_synth(words: tuple[str, ...], per_word: int, seed: int, *,
 
         speaker = KokoroEngine(model=kokoro_model, voices=kokoro_voices, progress=progress)
         near = list(near_misses(words))
+    elif vocabulary:
+        raise SynthError("more words (vocabulary) are spoken by Kokoro only: engine kokoro")
     elif engine == "espeak":
         speaker = EspeakEngine()
         near = [c for w in spoken if w not in COMMANDS for c in confusable_words(w)]
@@ -478,21 +491,27 @@ def recipe_synth(words: tuple[str, ...], per_word: int, seed: int, *,
         raise SynthError(f"unknown synthesis engine {engine!r}: espeak or kokoro")
     others = tuple(w for w in dict.fromkeys((*OTHER_WORDS, *near)) if w not in spoken)
     what = (_README_HEAD, spoken, others, per_word, seed)
+    vocab, name = (), f"{per_word}x{seed}"
     if engine != "espeak":  # (the espeak key is what it always was)
         what += (speaker.key(), speakers, other_per_word)
+    if vocabulary:
+        from .kokoro import vocabulary as draw_vocabulary
+
+        vocab = draw_vocabulary(speaker.lexicon, spoken, vocabulary, seed, exclude=others)
+        what += (vocab,)
+        spoken, others, name = (), (), f"vocabulary{vocabulary}x{seed}"
     key = hashlib.sha1(repr(what).encode()).hexdigest()[:12]
-    out = cache_root() / "synth" / f"{engine + '-' if engine != 'espeak' else ''}" \
-        f"{per_word}x{seed}-{key}"
+    out = cache_root() / "synth" / f"{engine + '-' if engine != 'espeak' else ''}{name}-{key}"
     if is_synthetic(out):
         return out
-    log(f"making the recipe's synthetic speech ({speaker.label}, {per_word} per word, "
-        f"once): {out}")
+    log(f"making the recipe's synthetic speech ({speaker.label}, "
+        f"{f'{vocabulary} more words' if vocabulary else f'{per_word} per word'}, once): {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with owned_tempdir(out.parent, out.name) as tmp:
         # a phrase "lights_on" is spoken "lights on" and written to lights_on/
         synthesize_dataset(tmp, per_word=per_word, seed=seed, words=spoken, other_words=others,
                            num_speakers=speakers, other_per_word=other_per_word,
-                           engine=speaker)
+                           engine=speaker, vocabulary=vocab)
         publish_tree(tmp)
         if is_synthetic(out):  # another process made it meanwhile
             return out

@@ -283,6 +283,35 @@ def plain(ps: str) -> str:
     return ps.replace("ˈ", "").replace("ˌ", "").strip(".!? ")
 
 
+_EVERYDAY = re.compile(r"^[a-z]{3,9}$")
+
+
+def vocabulary(lexicon: Lexicon, words: tuple[str, ...], count: int, seed: int, *,
+               exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """``count`` more non-command words drawn by ``seed`` from misaki's lexicon (the word
+    variety a few dozen other words lack): single words of 3 to 9 letters that both its US
+    and UK lexicons hold, 2 to 8 sounds long; never one of ``exclude`` nor one that begins
+    with the sounds of one of ``words`` in either lexicon ("stops", "going": a stream hears
+    the command before the rest of the word). Drawn evenly, so most are rare words: what
+    the unknown class needs is the variety of their sounds."""
+    if count <= 0:
+        return ()
+    starts = {plain(lexicon(w, lex)) for w in words for lex in ("us", "gb")}
+    skip = {w.lower() for w in (*words, *exclude)}
+    pool = []
+    for word in sorted(set(lexicon._gold["us"]) & set(lexicon._gold["gb"])):
+        if not _EVERYDAY.match(word) or word in skip:
+            continue
+        said = [plain(lexicon(word, lex)) for lex in ("us", "gb")]
+        if all(2 <= len(s.replace(" ", "")) <= 8 for s in said) and \
+                not any(s.startswith(c) for s in said for c in starts if c):
+            pool.append(word)
+    if count > len(pool):
+        raise SynthError(f"{count} more words asked, misaki's lexicon offers {len(pool)}")
+    rng = np.random.default_rng([seed, 17])
+    return tuple(sorted(pool[i] for i in rng.choice(len(pool), size=count, replace=False)))
+
+
 # ------------------------------------------------------------------ speakers
 @dataclass(frozen=True)
 class KokoroVoice:

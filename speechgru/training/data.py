@@ -49,7 +49,8 @@ def with_recipe_synth(data_dirs: list[str | Path], config: RunConfig, *, log=pri
                       ) -> list[str | Path]:
     """``data_dirs`` plus the recipe's synthetic speech of the run's words when they hold
     real speech: espeak-ng's (``train.synth_per_word`` per word) and Kokoro's neural voices
-    (``train.kokoro_per_word``), each made once and cached; a synthetic set given as data
+    (``train.kokoro_per_word``, and ``train.kokoro_vocabulary`` more words in the same
+    voices), each made once and cached; a synthetic set given as data
     gets nothing more."""
     from ..synth import is_synthetic, recipe_synth
 
@@ -64,6 +65,10 @@ def with_recipe_synth(data_dirs: list[str | Path], config: RunConfig, *, log=pri
                                 engine="kokoro", speakers=tc.kokoro_speakers,
                                 other_per_word=tc.kokoro_other_per_word,
                                 progress=log is print))
+    if tc.kokoro_per_word and tc.kokoro_vocabulary:  # more words, in the same voices
+        out.append(recipe_synth(tc.words, tc.kokoro_per_word, tc.synth_seed, log=log,
+                                engine="kokoro", speakers=tc.kokoro_speakers,
+                                vocabulary=tc.kokoro_vocabulary, progress=log is print))
     return out
 
 
