@@ -385,6 +385,9 @@ class TrainConfig(_JSONConfig):
     # +1.0 point of top-1, +6.7 points of command recall where 3 % of FSDD's digits pass
     real_unknown_share: float = 0.5
     reversed_negatives: bool = True
+    # ... and within each of those pools every *word* drawn as often (not every clip):
+    # three words of thousands of clips do not crowd out the variety of the rest
+    unknown_by_word: bool = False
     # weight averaging: validation, the best checkpoint and the export use the exponential
     # moving average of the weights over the training steps with this momentum (0: off;
     # measured at 0.998: the same top-1 on unseen speakers, README)
@@ -406,6 +409,7 @@ class TrainConfig(_JSONConfig):
     def __post_init__(self):
         _check_type(self, "augment", bool)
         _check_type(self, "reversed_negatives", bool)
+        _check_type(self, "unknown_by_word", bool)
         _check_type(self, "teacher_run", str)
         _check(not self.teacher_run or self.distill > 0,
                f"teacher_run = {self.teacher_run!r} needs distill > 0 (the teacher's weight "

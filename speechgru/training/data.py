@@ -29,6 +29,7 @@ class Prepared:
     bad: list[tuple[str, str]]
     teacher: np.ndarray | None = None  # soft labels of x_train's rows (train.distill)
     real: np.ndarray | None = None  # x_train's rows of real recordings (not synthetic)
+    words: np.ndarray | None = None  # what x_train's rows say (train.unknown_by_word)
 
 
 def _generated_noise(features: FeatureConfig, count: int, seed: int) -> np.ndarray:
@@ -117,10 +118,12 @@ def prepare(splits: dict[str, list[Clip]], config: RunConfig, *,
     noise = tr.x[noise_idx] if noise_idx else _generated_noise(fc, 32, tc.seed)
     x_train, y_train = tr.x, tr.labels(labels)
     real = _real_rows(tr.clips)
+    words = np.array([c.word for c in tr.clips], object)
     if not noise_idx:  # no silence in the data: generated noise clips are the silence class
         x_train = np.concatenate([x_train, noise])
         y_train = np.concatenate([y_train, np.full(len(noise), 0, np.int32)])
         real = np.concatenate([real, np.zeros(len(noise), bool)])
+        words = np.concatenate([words, np.full(len(noise), SILENCE, object)])
     if tc.reversed_negatives:  # real commands played backwards: real voices, no word
         # (|FFT| of a reversed frame is the frame's own, so reversing the frame order is
         # the MFCC of the reversed audio, up to where the frames fall)
@@ -128,8 +131,10 @@ def prepare(splits: dict[str, list[Clip]], config: RunConfig, *,
         x_train = np.concatenate([x_train, x_train[rev, ::-1]])
         y_train = np.concatenate([y_train, np.full(len(rev), 1, np.int32)])
         real = np.concatenate([real, np.ones(len(rev), bool)])
+        words = np.concatenate([words, np.array([f"{w} reversed" for w in words[rev]],
+                                                object)])
     return Prepared(labels, x_train, y_train, va.x, va.labels(labels), noise, tr.clips,
-                    va.clips, bad, real=real)
+                    va.clips, bad, real=real, words=words)
 
 
 def _real_rows(clips: list[Clip]) -> np.ndarray:

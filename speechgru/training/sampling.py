@@ -11,11 +11,13 @@ from .data import Prepared
 
 
 def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: int,
-                  real: np.ndarray | None = None) -> np.ndarray:
+                  real: np.ndarray | None = None, words: np.ndarray | None = None
+                  ) -> np.ndarray:
     """The training examples of one epoch: every command clip, and unknown / silence clips
     sampled to the configured ratios of the mean command count (with ``real``, the rows of
-    real recordings, ``train.real_unknown_share`` of the unknown clips are real ones);
-    shuffled; a pure function of (seed, epoch)."""
+    real recordings, ``train.real_unknown_share`` of the unknown clips are real ones; with
+    ``words``, what each row says, and ``train.unknown_by_word``, each word of a pool of
+    unknown clips is drawn as often); shuffled; a pure function of (seed, epoch)."""
     tc = config.train
     rng = np.random.default_rng([tc.seed, epoch])
     sil, unk = labels.index(SILENCE), labels.index(UNKNOWN)
@@ -32,7 +34,14 @@ def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: in
             n_real = int(round(share * want))
             pools = [(pool[real[pool]], n_real), (pool[~real[pool]], want - n_real)]
         for p, n in pools:
-            if len(p) and n:
+            if not (len(p) and n):
+                continue
+            if cls == unk and tc.unknown_by_word and words is not None:
+                _, which, per_word = np.unique(words[p].astype(str), return_inverse=True,
+                                               return_counts=True)
+                weight = 1.0 / per_word[which]
+                parts.append(rng.choice(p, size=n, p=weight / weight.sum()))
+            else:
                 parts.append(rng.choice(p, size=n, replace=n > len(p)))
     idx = np.concatenate(parts)
     rng.shuffle(idx)
@@ -102,7 +111,8 @@ def _train_dataset(prep: Prepared, config: RunConfig, start_epoch: int, steps: i
 
     def gen():
         for epoch in range(start_epoch, tc.epochs):
-            idx = epoch_indices(prep.y_train, prep.labels, config, epoch, prep.real)
+            idx = epoch_indices(prep.y_train, prep.labels, config, epoch, prep.real,
+                                prep.words)
             for b in range(steps):
                 sel = idx[(b * bs) % len(idx):][:bs]
                 if len(sel) < bs:  # wrap: every batch is full

@@ -306,7 +306,7 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
     if tc.distill and teacher is None:
         prep.teacher = soft_labels(prep, cache_dir,
                                    log=print if verbose != 0 else (lambda *_: None))
-    n_epoch = len(epoch_indices(prep.y_train, prep.labels, config, 0, prep.real))
+    n_epoch = len(epoch_indices(prep.y_train, prep.labels, config, 0, prep.real, prep.words))
     if tc.batch_size > n_epoch:
         raise ConfigError(f"batch_size = {tc.batch_size} is larger than the {n_epoch} training "
                           "examples of an epoch; lower batch_size or add data")

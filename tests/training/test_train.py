@@ -153,6 +153,30 @@ def test_real_voices_get_their_share_of_the_unknown_clips():
     assert real[shared].sum() == round(0.5 * want)  # the few real clips drawn again
 
 
+def test_unknown_clips_drawn_word_by_word():
+    import dataclasses
+
+    labels = ["_silence_", "_unknown_", "yes", "no"]
+    y = np.array([0] * 5 + [1] * 100 + [2] * 20 + [3] * 20)
+    words = np.array(["_silence_"] * 5 + ["bed"] * 90 + ["wow", "dog", "tree"] * 3 + ["one"]
+                     + ["yes"] * 20 + ["no"] * 20, object)
+    by_word = dataclasses.replace(TINY, train=dataclasses.replace(
+        TINY.train, unknown_by_word=True, real_unknown_share=0.0))
+    want = round(TINY.train.unknown_ratio * 20)
+    draws = np.concatenate([epoch_indices(y, labels, by_word, e, None, words)
+                            for e in range(40)])
+    unk = draws[y[draws] == 1]
+    assert len(unk) == 40 * want and np.bincount(y[draws])[2] == 40 * 20
+    share = {w: np.mean(words[unk] == w) for w in ("bed", "wow", "dog", "tree", "one")}
+    for w, got in share.items():  # 5 words, a fifth each (bed is 90 % of the clips)
+        assert abs(got - 0.2) < 0.05, (w, got)
+    # off (the default), clips are drawn as they fall: bed is most of them
+    plain = np.concatenate([epoch_indices(y, labels, TINY, e, None, words) for e in range(40)])
+    assert np.mean(words[plain[y[plain] == 1]] == "bed") > 0.8
+    np.testing.assert_array_equal(epoch_indices(y, labels, by_word, 3, None, words),
+                                  epoch_indices(y, labels, by_word, 3, None, words))
+
+
 def test_reversed_real_commands_join_the_unknown_class(synth_dir, tmp_path):
     import dataclasses
 
@@ -171,6 +195,9 @@ def test_reversed_real_commands_join_the_unknown_class(synth_dir, tmp_path):
     rev = np.arange(len(prep.x_train) - len(commands), len(prep.x_train))
     assert len(commands) and prep.real[rev].all() and (prep.y_train[rev] == 1).all()
     np.testing.assert_array_equal(prep.x_train[rev], prep.x_train[commands][:, ::-1])
+    # what each row says (train.unknown_by_word draws by it), the reversed ones apart
+    assert prep.words.tolist() == [c.word for c in clips] + \
+        [f"{clips[i].word} reversed" for i in commands]
 
 
 def test_resume_after_sigkill_ends_as_an_uninterrupted_run(synth_dir, trained, tmp_path):
