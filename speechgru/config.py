@@ -385,8 +385,9 @@ class TrainConfig(_JSONConfig):
     # +1.0 point of top-1, +6.7 points of command recall where 3 % of FSDD's digits pass
     real_unknown_share: float = 0.5
     reversed_negatives: bool = True
-    # ... and within each of those pools every *word* drawn as often (not every clip):
-    # three words of thousands of clips do not crowd out the variety of the rest
+    # ... and within each of those pools every *word* drawn as often (not every clip), so
+    # that three words of thousands of clips do not crowd out the rest. Measured (one
+    # seed, docs/bench.md): more real other words taken for commands; off
     unknown_by_word: bool = False
     # weight averaging: validation, the best checkpoint and the export use the exponential
     # moving average of the weights over the training steps with this momentum (0: off;

@@ -143,9 +143,10 @@ def test_the_stream_step_looped_is_the_clip_classifier(variant, synth_dir):
 
     """``predict --variant stream_*``: the stream model looped over a clip's frames gives the
     whole-clip model's probabilities, on synthetic voices saying commands and other words
-    (float: to 1e-4; int8: within the 0.3 the export measured on real validation clips,
-    and the same top-1 wherever the float model's top two are 0.1 apart — a near tie may
-    fall either way after quantization)."""
+    (float: to 1e-4, and the same top-1 wherever the float model's top two are 0.1 apart;
+    int8: within the 0.3 the export measured on real validation clips, the same top-1
+    wherever the top two are that far apart — a nearer tie may fall either way after
+    quantization — and on most clips all the same)."""
     model = Path(__file__).resolve().parents[2] / "models" / "speech-commands-12"
     from speechgru.export.convert import run_tflite
 
@@ -154,15 +155,17 @@ def test_the_stream_step_looped_is_the_clip_classifier(variant, synth_dir):
     frames = FrameFrontend(model / "frontend.tflite", looped.features)
     paths = [p for w in ("yes", "left", "go", "bird")
              for p in sorted((synth_dir / w).glob("*.wav"))[:3]]
-    worst, sure = 0.0, 0
+    tolerance = 1e-4 if variant == "stream_float32" else 0.3
+    worst, sure, same = 0.0, 0, 0
     for path in paths:
         x = frames.clip(load_clip(path, sample_rate=looped.sample_rate,
                                   num_samples=looped.num_samples))
         p, q = run_tflite(model / "float32.tflite", x[None])[0][0], looped.probabilities(x)
         top2 = np.sort(p)[-2:]
-        if top2[1] - top2[0] > 0.1:
+        if top2[1] - top2[0] > max(0.1, tolerance):
             sure += 1
             assert p.argmax() == q.argmax(), path
+        same += int(p.argmax() == q.argmax())
         worst = max(worst, float(np.abs(p - q).max()))
-    assert sure >= len(paths) // 2
-    assert worst < (1e-4 if variant == "stream_float32" else 0.3)
+    assert sure >= len(paths) // 2 and same >= 0.8 * len(paths), (sure, same)
+    assert worst < tolerance
