@@ -66,6 +66,7 @@ UNKNOWN_WORDS = SHARED / "speech_commands_unknown"
 NOISE = SHARED / "noise"
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 KOKORO_PER_WORD = 60
+VOCAB = {"kokoro_per_word": KOKORO_PER_WORD, "kokoro_vocabulary": 400}  # the vocab rows
 ROWS = {  # row: (trained as, extra --data, --noise, train overrides, threshold)
     "before": ("before", [], [], {}, "before"),
     "real": ("real", [UNKNOWN_WORDS], [NOISE], {}, "real"),
@@ -75,10 +76,8 @@ ROWS = {  # row: (trained as, extra --data, --noise, train overrides, threshold)
     "fsdd-op": ("all", [UNKNOWN_WORDS], [NOISE], {"kokoro_per_word": KOKORO_PER_WORD},
                 "fsdd"),
     # `all` + Kokoro saying 400 more words drawn from misaki's lexicon, two clips each
-    "vocab": ("vocab", [UNKNOWN_WORDS], [NOISE],
-              {"kokoro_per_word": KOKORO_PER_WORD, "kokoro_vocabulary": 400}, "real"),
-    "vocab-fsdd": ("vocab", [UNKNOWN_WORDS], [NOISE],
-                   {"kokoro_per_word": KOKORO_PER_WORD, "kokoro_vocabulary": 400}, "fsdd"),
+    "vocab": ("vocab", [UNKNOWN_WORDS], [NOISE], VOCAB, "real"),
+    "vocab-fsdd": ("vocab", [UNKNOWN_WORDS], [NOISE], VOCAB, "fsdd"),
     # the mean of the three `all` runs' probabilities (speechgru ensemble): one model
     "ensemble": ("ensemble", [], [], {}, "fsdd"),
 }

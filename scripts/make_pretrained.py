@@ -70,7 +70,7 @@ def measured_before(bench: dict, row: str = "all", threshold: float | None = Non
         f"{_spread(get('others_accepted'))} (each word weighing the same), FSDD's 3,000 "
         f"spoken digits taken for a command {_spread(get('fsdd_accepted'))}"
         + (" (they set the threshold with the validation split: not a test)"
-           if row.endswith("fsdd") or row == "fsdd-op" else ""),
+           if "fsdd" in row else ""),
         *_at_threshold_line(rows, threshold),
         f"- commands recognised where 1 / 3 / 5 % of the real other words pass: "
         f"{_spread([r['recall_at']['1%'] for r in rows])} / "

@@ -34,10 +34,14 @@ def cmd_synth(args) -> int:
 
     t = time.perf_counter()
     engine, others, vocab = None, None, ()
-    if args.vocabulary and args.engine != "kokoro":
+    if args.vocabulary:
         from .synth import SynthError
 
-        raise SynthError("--vocabulary: more words are spoken by Kokoro only (--engine kokoro)")
+        if args.vocabulary < 0:
+            raise SynthError(f"--vocabulary {args.vocabulary}: a count of words, 0 or more")
+        if args.engine != "kokoro":
+            raise SynthError("--vocabulary: more words are spoken by Kokoro only "
+                             "(--engine kokoro)")
     if args.engine == "kokoro":
         from .config import COMMANDS
         from .synth import MORE_OTHER_WORDS, OTHER_WORDS, near_misses

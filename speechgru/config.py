@@ -437,6 +437,9 @@ class TrainConfig(_JSONConfig):
             "gain_db": (float, 0, 60), "eq_db": (float, 0, 30), "time_masks": (int, 0, 100),
             "time_mask_frames": (int, 0, 10000), "freq_masks": (int, 0, 100),
             "freq_mask_bands": (int, 0, 512)})
+        _check(not self.kokoro_vocabulary or self.kokoro_per_word > 0,
+               f"kokoro_vocabulary = {self.kokoro_vocabulary!r} needs kokoro_per_word > 0 "
+               "(the more words are said in the voices of Kokoro's set)")
         _check(self.min_learning_rate <= self.learning_rate,
                f"min_learning_rate = {self.min_learning_rate!r} must not exceed "
                f"learning_rate = {self.learning_rate!r}")

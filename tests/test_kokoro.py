@@ -250,3 +250,14 @@ def test_more_words_from_misakis_lexicon(tmp_path):
                         "--vocabulary", "5"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "--engine kokoro" in r.stderr and not (tmp_path / "out").exists()
+    r = subprocess.run([sys.executable, "-m", "speechgru", "synth", str(tmp_path / "out"),
+                        "--engine", "kokoro", "--vocabulary", "-3"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--vocabulary -3" in r.stderr and not (tmp_path / "out").exists()
+    # in the recipe, more words need Kokoro's voices to say them
+    from speechgru.config import TrainConfig
+
+    with pytest.raises(ValueError, match="kokoro_vocabulary = 400 needs kokoro_per_word"):
+        TrainConfig(kokoro_vocabulary=400)
+    assert TrainConfig(kokoro_vocabulary=400, kokoro_per_word=60).kokoro_vocabulary == 400

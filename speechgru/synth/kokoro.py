@@ -266,6 +266,10 @@ class Lexicon:
         ps = ps.replace("o", "ɔ").replace("ɾ", "T").replace("ʔ", "t").replace("^", "")
         return ps
 
+    def words(self) -> set[str]:
+        """The words both gold lexicons (US and UK) hold."""
+        return set(self._gold["us"]) & set(self._gold["gb"])
+
     def __call__(self, text: str, lex: str) -> str:
         """``text`` (words and spaces, optional end punctuation) in Kokoro's symbols."""
         end = text[-1] if text and text[-1] in ".!?" else ""
@@ -299,7 +303,7 @@ def vocabulary(lexicon: Lexicon, words: tuple[str, ...], count: int, seed: int, 
     starts = {plain(lexicon(w, lex)) for w in words for lex in ("us", "gb")}
     skip = {w.lower() for w in (*words, *exclude)}
     pool = []
-    for word in sorted(set(lexicon._gold["us"]) & set(lexicon._gold["gb"])):
+    for word in sorted(lexicon.words()):
         if not _EVERYDAY.match(word) or word in skip:
             continue
         said = [plain(lexicon(word, lex)) for lex in ("us", "gb")]
