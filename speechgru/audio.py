@@ -15,7 +15,7 @@ import soundfile as sf
 
 from .errors import AudioError
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3")
 
 
 def read_audio(path: str | Path, *, offset: float = 0.0,
@@ -42,6 +42,7 @@ def read_audio(path: str | Path, *, offset: float = 0.0,
                 f.seek(min(start, f.frames))
             frames = -1 if duration is None else int(round(duration * sr))
             data = f.read(frames=frames, dtype="float32", always_2d=True)
+            lossy = _is_lossy(f)
     except sf.LibsndfileError as exc:
         raise AudioError(f"{path}: not readable as audio ({exc.error_string})") from None
     except (RuntimeError, ValueError, OSError) as exc:
@@ -51,7 +52,7 @@ def read_audio(path: str | Path, *, offset: float = 0.0,
     if not np.all(np.isfinite(data)):
         bad = int(np.count_nonzero(~np.isfinite(data)))
         raise AudioError(f"{path}: {bad} NaN/Inf sample(s); the file is corrupt")
-    _check_range(data, str(path))
+    data = _check_range(data, str(path), lossy=lossy)
     y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     return np.ascontiguousarray(y, dtype=np.float32), sr
 
@@ -80,6 +81,7 @@ def audio_blocks(path: str | Path, block_seconds: float = 1.0):
     path = Path(path)
     f = _open_checked(path)
     sr = f.samplerate
+    lossy = _is_lossy(f)
 
     def blocks():
         seen = 0
@@ -96,7 +98,7 @@ def audio_blocks(path: str | Path, block_seconds: float = 1.0):
                 if not np.all(np.isfinite(data)):
                     raise AudioError(f"{path}: NaN/Inf sample(s) at {seen / sr:.1f} s; the "
                                      "file is corrupt")
-                _check_range(data, str(path))
+                data = _check_range(data, str(path), lossy=lossy)
                 seen += len(data)
                 yield np.ascontiguousarray(data.mean(axis=1) if data.shape[1] > 1
                                            else data[:, 0], dtype=np.float32)
@@ -106,12 +108,33 @@ def audio_blocks(path: str | Path, block_seconds: float = 1.0):
     return sr, blocks()
 
 
-def _check_range(data: np.ndarray, source: str) -> None:
+LOSSY_SUBTYPES = ("VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III")
+_OVERSHOOT_TOLD: set[str] = set()
+
+
+def _is_lossy(f: sf.SoundFile) -> bool:
+    """A lossy codec (Vorbis, Opus, MP3): its decoded samples may overshoot full scale a
+    little on loud passages, as such codecs do."""
+    return f.subtype in LOSSY_SUBTYPES or f.format == "MP3"
+
+
+def _check_range(data: np.ndarray, source: str, *, lossy: bool = False) -> np.ndarray:
+    """``data`` itself when it lies in [-1, 1]; a lossy file's overshoot clipped (said once
+    per file on stderr); any other sample beyond full scale refused."""
     peak = float(np.abs(data).max()) if data.size else 0.0
-    if peak > 1.0 + 1e-4:
-        raise AudioError(f"{source}: float samples reach {peak:.6g}, beyond the [-1, 1] of "
-                         "audio; refused rather than clipped: rescale the file (divide by "
-                         "its peak)")
+    if peak <= 1.0 + 1e-4:
+        return data
+    if lossy:
+        if source not in _OVERSHOOT_TOLD:
+            _OVERSHOOT_TOLD.add(source)
+            import sys
+
+            print(f"speechgru: {source}: the lossy codec's decoded samples reach {peak:.3g}; "
+                  "clipped to [-1, 1]", file=sys.stderr)
+        return np.clip(data, -1.0, 1.0)
+    raise AudioError(f"{source}: float samples reach {peak:.6g}, beyond the [-1, 1] of "
+                     "audio; refused rather than clipped: rescale the file (divide by "
+                     "its peak)")
 
 
 def _check_riff_length(path: Path) -> None:

@@ -215,6 +215,32 @@ def test_bad_audio_is_refused_by_listen(case, exported, tmp_path, capsys):
     assert_error(rc, err, str(bad), AUDIO_CASES[case][1])
 
 
+@pytest.mark.parametrize("fmt,subtype,ext", [("OGG", "VORBIS", "ogg"), ("OGG", "OPUS", "opus"),
+                                             ("MP3", "MPEG_LAYER_III", "mp3")])
+def test_a_lossy_files_overshoot_is_clipped_and_said_once(fmt, subtype, ext, exported, tmp_path,
+                                                         capsys):
+    """A loud phone recording in a lossy codec decodes a little beyond full scale: it loads
+    (clipped, said once), while a float WAV beyond full scale stays refused."""
+    import soundfile as sf
+
+    root, _ = exported
+    sr = 16000 if fmt == "MP3" else 48000
+    t = np.arange(2 * sr) / sr
+    loud = 0.999 * np.sign(np.sin(2 * np.pi * 440 * t))  # a square wave: the codec overshoots
+    path = tmp_path / f"loud.{ext}"
+    sf.write(str(path), loud, sr, format=fmt, subtype=subtype)
+    assert np.abs(sf.read(str(path), dtype="float32")[0]).max() > 1.01  # it does overshoot
+    rc, out, err = run_cli(capsys, "predict", root / "model", path, "--json")
+    assert rc == 0, err
+    said = [ln for ln in err.splitlines() if "clipped" in ln]
+    assert len(said) == 1 and str(path) in said[0] and "lossy" in said[0], err
+    assert json.loads(out.splitlines()[0])["label"]
+    wav = tmp_path / "float.wav"
+    sf.write(str(wav), loud * 1.2, sr, subtype="FLOAT")
+    rc, _, err = run_cli(capsys, "predict", root / "model", wav)
+    assert_error(rc, err, str(wav), "refused")
+
+
 def _listen_stdin(model: Path, data: bytes, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "speechgru", "listen", str(model), "-",
                            "--json", *args], input=data, capture_output=True, timeout=300)
@@ -522,6 +548,12 @@ def test_a_model_directory_that_lies_is_refused(case, command, model_copy, synth
     (["listen", "{m}", "{wav}", "--phases", "0"], "phases"),
     (["listen", "{m}", "{wav}", "--threshold", "2"], "threshold"),
     (["listen", "{m}", "{wav}", "--smoothing", "0"], "smoothing"),
+    (["listen", "{m}", "{wav}", "--smoothing", "1000000000"], "smoothing"),
+    (["listen", "{m}", "{wav}", "--suppression-ms", "nan"], "suppression_ms"),
+    (["listen", "{m}", "{wav}", "--suppression-ms", "inf"], "suppression_ms"),
+    (["listen", "{m}", "{wav}", "--threshold", "nan"], "threshold"),
+    (["features", "{data}", "--workers", "-1"], "workers"),
+    (["features", "{data}", "--workers", "0"], "workers"),
     (["predict", "{m}", "{wav}", "--variant", "../outside/evil"], "no such model variant"),
     (["evaluate-stream", "{m}", "--data", "{data}", "--max-commands", "-1"],
      "--max-commands"),

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..audio import AUDIO_EXTENSIONS, load_clip, read_audio
 from ..config import COMMANDS, SILENCE, UNKNOWN, FeatureConfig, read_text
-from ..errors import AudioError, DataError
+from ..errors import AudioError, ConfigError, DataError
 
 from .layouts import Clip
 
@@ -167,6 +167,8 @@ def extract_features(clips: list[Clip], config: FeatureConfig, *,
         else:
             results[i] = x
     cached = len(clips) - len(todo)
+    if workers is not None and not 1 <= workers <= 1024:
+        raise ConfigError(f"workers must be a number of processes from 1 to 1024, got {workers}")
     workers = workers or os.cpu_count() or 1
     bar = _progress(len(todo), progress, f"MFCC ({config.num_features}x{config.num_frames})")
     if todo:

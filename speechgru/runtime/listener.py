@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,90 @@ from ..errors import AudioError, ConfigError, ExportError
 from ..features.maths import frame_count
 from .recognizer import DEFAULT_THRESHOLD, _read_model_dir
 from .tflite import FrameFrontend, StreamStep
+
+MAX_SMOOTHING = 64  # windows (16 s at the default 4 phases of a 1 s window)
+MAX_SUPPRESSION_MS = 3_600_000.0
+
+
+def check_decision(threshold: float, smoothing: int, suppression_ms: float) -> None:
+    """ConfigError naming the value unless ``0 < threshold <= 1``, ``smoothing`` a whole
+    number of windows in 1..64 and ``suppression_ms`` finite in 0..3,600,000 (an hour)."""
+    ok_t = isinstance(threshold, (int, float)) and math.isfinite(threshold) and 0 < threshold <= 1
+    ok_s = (isinstance(smoothing, (int, np.integer)) and not isinstance(smoothing, bool)
+            and 1 <= smoothing <= MAX_SMOOTHING)
+    ok_m = (isinstance(suppression_ms, (int, float)) and math.isfinite(suppression_ms)
+            and 0 <= suppression_ms <= MAX_SUPPRESSION_MS)
+    if not (ok_t and ok_s and ok_m):
+        raise ConfigError("need 0 < threshold <= 1, smoothing a whole number of windows in "
+                          f"1..{MAX_SMOOTHING} and suppression_ms in 0..{MAX_SUPPRESSION_MS:.0f};"
+                          f" got threshold {threshold}, smoothing {smoothing}, suppression_ms "
+                          f"{suppression_ms}")
+
+
+class Decider:
+    """The decision rule of :class:`Listener`, apart from the model: window posteriors in,
+    detections out. Posteriors are averaged over the last ``smoothing`` windows; a command
+    is detected once a run of windows where it is the top label above ``threshold`` ends,
+    with the run's peak confidence, timed at the confidence-weighted mean of the run's
+    window centres; the same command is not reported again within ``suppression_ms``.
+    Replaying recorded windows through deciders of other settings gives exactly what
+    ``listen`` would have reported with them (how the benchmarks sweep thresholds without
+    running the model again)."""
+
+    def __init__(self, labels: list[str], threshold: float, smoothing: int = 2,
+                 suppression_ms: float = 1000.0):
+        check_decision(threshold, smoothing, suppression_ms)
+        self.labels = list(labels)
+        self.threshold, self.smoothing = float(threshold), int(smoothing)
+        self.suppression = suppression_ms / 1000.0
+        self.reset()
+
+    def reset(self) -> None:
+        self._recent: list[tuple[np.ndarray, float]] = []  # (probabilities, centre)
+        self._pending = None  # the current run of windows over the threshold
+        self._last: dict[str, float] = {}
+
+    def window(self, probs: np.ndarray, centre: float) -> list[dict]:
+        """One window's posteriors (centred at ``centre`` s); the detections it completes."""
+        self._recent = (self._recent + [(probs, centre)])[-self.smoothing:]
+        p = np.mean([r[0] for r in self._recent], axis=0)
+        centre = float(np.mean([r[1] for r in self._recent]))
+        best = int(p.argmax())
+        label, conf = self.labels[best], float(p[best])
+        found = []
+        command = not label.startswith("_") and conf >= self.threshold
+        if self._pending and (not command or label != self._pending["label"]):
+            found += self._emit()
+        if command:
+            run = self._pending or {"label": label, "p": 0.0, "pt": 0.0, "w": 0.0}
+            run["p"] = max(run["p"], conf)
+            run["pt"] += conf * centre
+            run["w"] += conf
+            self._pending = run
+        return found
+
+    def replay(self, centres: np.ndarray, probs: np.ndarray) -> list[dict]:
+        """Every detection of recorded windows (``centres`` in s, ``probs`` one row each),
+        the stream ended after the last."""
+        self.reset()
+        found = []
+        for c, p in zip(centres, probs, strict=True):
+            found += self.window(p, float(c))
+        return found + self.flush()
+
+    def flush(self) -> list[dict]:
+        """End of stream: report a detection still waiting for its peak."""
+        return self._emit() if self._pending else []
+
+    def _emit(self) -> list[dict]:
+        """The pending run of windows becomes a detection, timed at the confidence-weighted
+        mean of its window centres (finer than the spacing of the windows)."""
+        run, self._pending = self._pending, None
+        time = run["pt"] / run["w"]
+        if time - self._last.get(run["label"], -np.inf) < self.suppression:
+            return []
+        self._last[run["label"]] = time
+        return [{"time": round(time, 3), "label": run["label"], "p": round(run["p"], 4)}]
 
 
 class Listener:
@@ -43,11 +128,10 @@ class Listener:
         self.window = f.num_frames
         if not 1 <= phases <= self.window:
             raise ConfigError(f"phases must be in 1..{self.window}, got {phases}")
-        if not 0.0 < threshold <= 1.0 or smoothing < 1 or suppression_ms < 0:
-            raise ConfigError("need 0 < threshold <= 1, smoothing >= 1 and suppression_ms >= 0;"
-                              f" got {threshold}, {smoothing}, {suppression_ms}")
+        self.decider = Decider(self.labels, threshold, smoothing, suppression_ms)
         self.threshold, self.smoothing, self.phases = threshold, smoothing, phases
         self.suppression = suppression_ms / 1000.0
+        self.record: list[tuple[float, np.ndarray]] | None = None  # windows, when a list
         for name in ("frontend.tflite", f"stream_{variant}.tflite"):
             if not self.manifest.has(name):
                 have = sorted(n for n in self.manifest.files if n.endswith(".tflite"))
@@ -73,9 +157,9 @@ class Listener:
         self._odd = b""
         self._frame = 0  # index of the next MFCC frame
         self._states = self.step.zero_states(self.phases)  # row k: phase k
-        self._recent: list[tuple[np.ndarray, float]] = []  # (probabilities, centre)
-        self._pending = None  # the current run of windows over the threshold
-        self._last: dict[str, float] = {}
+        self.decider.reset()
+        if self.record is not None:
+            self.record = []
         self.last_window = None  # (centre in s, probabilities) of the latest full window
 
     def _advance(self, frames: np.ndarray) -> list[dict]:
@@ -97,32 +181,9 @@ class Listener:
 
     def _window(self, probs: np.ndarray, centre: float) -> list[dict]:
         self.last_window = (centre, probs)
-        self._recent = (self._recent + [(probs, centre)])[-self.smoothing:]
-        p = np.mean([r[0] for r in self._recent], axis=0)
-        centre = float(np.mean([r[1] for r in self._recent]))
-        best = int(p.argmax())
-        label, conf = self.labels[best], float(p[best])
-        found = []
-        command = not label.startswith("_") and conf >= self.threshold
-        if self._pending and (not command or label != self._pending["label"]):
-            found += self._emit()
-        if command:
-            run = self._pending or {"label": label, "p": 0.0, "pt": 0.0, "w": 0.0}
-            run["p"] = max(run["p"], conf)
-            run["pt"] += conf * centre
-            run["w"] += conf
-            self._pending = run
-        return found
-
-    def _emit(self) -> list[dict]:
-        """The pending run of windows becomes a detection, timed at the confidence-weighted
-        mean of its window centres (finer than the spacing of the windows)."""
-        run, self._pending = self._pending, None
-        time = run["pt"] / run["w"]
-        if time - self._last.get(run["label"], -np.inf) < self.suppression:
-            return []
-        self._last[run["label"]] = time
-        return [{"time": round(time, 3), "label": run["label"], "p": round(run["p"], 4)}]
+        if self.record is not None:
+            self.record.append((centre, np.array(probs, np.float32)))
+        return self.decider.window(probs, centre)
 
     def feed(self, samples: np.ndarray) -> list[dict]:
         """Add samples; returns the detections (``time`` in s, ``label``, ``p``) so far."""
@@ -151,7 +212,7 @@ class Listener:
 
     def flush(self) -> list[dict]:
         """End of stream: report a detection still waiting for its peak."""
-        return self._emit() if self._pending else []
+        return self.decider.flush()
 
     def listen_file(self, path: str | Path) -> list[dict]:
         """Every detection in an audio file of any length."""

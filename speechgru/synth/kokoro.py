@@ -423,7 +423,10 @@ class KokoroEngine:
         self.model = model_path(model)
         self.space = VoiceSpace(load_voices(voices))
         self.lexicon = Lexicon()
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        if workers is not None and not 1 <= workers <= 1024:
+            raise SynthError(f"--workers must be a number of processes from 1 to 1024, got "
+                             f"{workers}")
+        self.workers = workers or os.cpu_count() or 1
         self.progress = progress
 
     def key(self) -> str:
