@@ -89,3 +89,45 @@ def plot_det(curve: list[dict], path: str | Path, title: str = "",
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_talk(curve: list[dict], path: str | Path, title: str = "",
+              operating: float | None = None) -> None:
+    """The room benchmark over thresholds: commands found per SNR band against false
+    alarms per hour of speech (left; a log scale, 0 drawn at 0.1), and commands found
+    against other words that fire (right); the operating point circled."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    bands = list(curve[0]["per_band"]) if curve else []
+    fa = [max(r["false_alarms_per_hour_of_speech"] or 0.0, 0.1) for r in curve]
+    for band in ["all", *bands]:
+        ys = [(r["command_recall"] if band == "all" else r["per_band"][band]) for r in curve]
+        ys = [np.nan if y is None else y for y in ys]
+        axes[0].plot(fa, ys, "o-" if band == "all" else ".--", label=band,
+                     linewidth=2 if band == "all" else 1)
+    for r, x in zip(curve, fa, strict=True):
+        axes[0].annotate(f"{r['threshold']:.2f}", (x, r["command_recall"] or 0),
+                         textcoords="offset points", xytext=(3, 3), fontsize=6)
+    other = [np.nan if r["other_words_accepted"] is None else r["other_words_accepted"]
+             for r in curve]
+    axes[1].plot(other, [r["command_recall"] for r in curve], "o-")
+    if operating is not None:
+        for r, x, o in zip(curve, fa, other, strict=True):
+            if abs(r["threshold"] - operating) < 1e-9:
+                axes[0].plot([x], [r["command_recall"]], "o", markersize=12, fillstyle="none",
+                             color="red", label=f"operating point {operating:.2f}")
+                axes[1].plot([o], [r["command_recall"]], "o", markersize=12,
+                             fillstyle="none", color="red")
+    axes[0].set_xscale("log")
+    axes[0].axvline(1.0, color="grey", linestyle=":", linewidth=1)
+    axes[0].set_xlabel("false alarms per hour of speech")
+    axes[1].set_xlabel("other words that fire")
+    for ax in axes:
+        ax.set_ylabel("commands found")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

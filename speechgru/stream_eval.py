@@ -83,6 +83,21 @@ def build_recording(clips, noise_files, *, sample_rate: int = 16000, seed: int =
     return np.clip(pcm, -1.0, 1.0).astype(np.float32), words
 
 
+def export_stream(run, dest: Path, variant: str) -> Path:
+    """A run's front end and streaming model exported into ``dest`` (a temporary folder of
+    the caller's), as ``listen`` needs them."""
+    from .export import export_run
+
+    wanted = ["frontend", f"stream_{variant}"]
+    report = export_run(run.path, dest, variants=wanted, max_clips=20, progress=False)
+    broken = report["failed"] + list(report["skipped"])
+    if broken:
+        why = {**report["skipped"],
+               **{k: report["models"][k]["error"] for k in report["failed"]}}
+        raise ConfigError(f"{run.path}: cannot stream: {why}")
+    return dest
+
+
 def _listen(model_dir: Path, variant: str, pcm: np.ndarray, threshold: float | None):
     from .runtime.listener import Listener
 
@@ -139,17 +154,7 @@ def evaluate_stream(target: str | Path, data_dir: str | Path | None = None, *,
     clips, noise, run = _sources(target, data_dir, split)
     with tempfile.TemporaryDirectory(prefix="speechgru-stream-") as tmp:
         if run is not None:
-            from .export import export_run
-
-            wanted = ["frontend", f"stream_{variant}"]
-            report = export_run(run.path, Path(tmp) / "model", variants=wanted,
-                                max_clips=20, progress=False)
-            broken = report["failed"] + list(report["skipped"])
-            if broken:
-                why = {**report["skipped"],
-                       **{k: report["models"][k]["error"] for k in report["failed"]}}
-                raise ConfigError(f"{run.path}: cannot stream: {why}")
-            model_dir = Path(tmp) / "model"
+            model_dir = export_stream(run, Path(tmp) / "model", variant)
         else:
             model_dir = target
         from .runtime.recognizer import _read_model_dir
