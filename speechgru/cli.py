@@ -201,13 +201,29 @@ def cmd_train(args) -> int:
     m = train(args.data, args.out, config, resume=args.resume,
               resume_epochs=args.epochs if args.resume else None, cache_dir=args.cache_dir,
               strategy=args.strategy, noise_dirs=args.noise,
-              threshold_data=args.threshold_data)
+              threshold_data=args.threshold_data, talk_dirs=args.talk,
+              hard_negatives=args.hard_negatives)
     print(f"trained {m['epochs_run']} epochs; the best (epoch {m['best_epoch']}) on the "
           "validation split:")
     print(format_report(m, brief=True))
     print(f"wrote {args.out}/: best.keras, last.keras, splits.json, operating_point.json, "
           "metrics.json (per-class report), curves.png, confusion.png, history.csv. "
           f"Next: speechgru export {args.out}")
+    return 0
+
+
+def cmd_mine(args) -> int:
+    from .training.hard_negatives import mine
+
+    r = mine(args.run_dir, args.talk, args.out, threshold=args.threshold,
+             progress=not args.json)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(f"{r['windows']} hard negatives ({r['new']} new) in {r['sentences']} sentences, "
+              f"{60 * r['hours']:.1f} min of talk: {r['per_hour']:.1f} an hour at the mining "
+              f"threshold; wrote {r['file']}. Next: speechgru train ... --hard-negatives "
+              f"{r['file']}")
     return 0
 
 
@@ -220,6 +236,27 @@ def cmd_operating_point(args) -> int:
         raise ConfigError("--no-threshold-data and --threshold-data ask for opposite things: "
                           "give one")
     dirs = [] if args.no_threshold_data else (args.threshold_data or None)
+    if args.live or args.talk:
+        from .training.operating_point import choose_live
+
+        if args.threshold_data or args.no_threshold_data:
+            raise ConfigError("--live chooses on talk, not on --threshold-data: give one")
+        point = choose_live(args.run_dir, args.talk or None, progress=not args.json)
+        live = point["live"]
+        if args.json:
+            print(json.dumps(point))
+            return 0
+        print(f"threshold {point['threshold']:.2f}, smoothing {point['smoothing']}, chosen "
+              f"live ({'met' if live['met'] else 'NOT met: the fewest false alarms'}: at most "
+              f"{live['max_false_alarms_per_hour']:g} false alarm per hour of talk and "
+              f"{_pct(live['max_other_words'])} of other words): "
+              f"{_pct(live['command_recall'])} of {live['commands']} commands found, "
+              f"{_pct(live['other_words_accepted'])} of other words fire, "
+              f"{live['false_alarms_per_hour_of_talk']:.1f} false alarms per hour of "
+              f"{live['talk_minutes']:.0f} min of talk")
+        print(f"wrote {args.run_dir}/operating_point.json; an export made before keeps its "
+              f"own threshold: speechgru export {args.run_dir} --force")
+        return 0
     point = set_again(args.run_dir, dirs, cache_dir=args.cache_dir)
     if args.json:
         print(json.dumps(point))
@@ -273,8 +310,8 @@ def cmd_evaluate_stream(args) -> int:
         from .runtime.listener import check_decision
         from .talk_eval import evaluate_talk, format_talk_report
 
-        if args.threshold is not None:
-            check_decision(args.threshold, args.smoothing, args.suppression_ms)
+        check_decision(0.5 if args.threshold is None else args.threshold,
+                       2 if args.smoothing is None else args.smoothing, args.suppression_ms)
         if args.keep_audio:
             raise ConfigError("--keep-audio: the room is never held whole (it is heard piece "
                               "by piece); leave it out with --talk")
@@ -542,8 +579,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threshold-data", action="append", default=[], metavar="DIR",
                    help="a folder of real recordings of other words, never trained on, that "
                    "the operating point is also set on (repeatable; e.g. FSDD's digits)")
+    s.add_argument("--talk", action="append", default=[], metavar="DIR",
+                   help="a folder of continuous speech (sentences, manifest.csv with "
+                        "transcripts): windows of its train speakers' talk are heard as "
+                        "_unknown_ (repeatable)")
+    s.add_argument("--hard-negatives", action="append", default=[], metavar="FILE",
+                   help="windows an earlier round fired on in talk (speechgru mine), heard as "
+                        "_unknown_ (repeatable)")
     s.add_argument("--cache-dir", default=".cache/features")
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("mine", help="hard negatives: the windows of the talk's train "
+                       "speakers where a run fires, for the next round (train "
+                       "--hard-negatives); resumable")
+    s.add_argument("run_dir")
+    s.add_argument("--talk", action="append", default=[], metavar="DIR",
+                   help="a folder of continuous speech (repeatable)")
+    s.add_argument("--threshold", type=float, default=0.5,
+                   help="the confidence a window needs to be kept (below the operating "
+                        "point: near misses teach too)")
+    s.add_argument("--out", help="the file (default: RUN/hard_negatives.json); one that "
+                                 "exists is resumed")
+    s.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    s.set_defaults(func=cmd_mine)
 
     s = sub.add_parser("operating-point", help="choose a finished run's threshold again, on "
                        "its validation split and recordings of other words it never heard")
@@ -553,6 +611,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "(repeatable; default: the folders the run was trained with)")
     s.add_argument("--no-threshold-data", action="store_true",
                    help="the validation split alone")
+    s.add_argument("--live", action="store_true",
+                   help="choose threshold and smoothing live: the validation speakers' words "
+                        "between real sentences of the talk's validation speakers, at most 1 "
+                        "false alarm per hour of talk and 3 %% of other words firing (the "
+                        "run's --talk folders)")
+    s.add_argument("--talk", action="append", metavar="DIR",
+                   help="with --live: folders of continuous speech (default: the run's)")
     s.add_argument("--json", action="store_true", help="one JSON object on stdout")
     s.add_argument("--cache-dir", default=".cache/features")
     s.set_defaults(func=cmd_operating_point)
@@ -604,7 +669,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--noise", help="with --talk: a folder of background recordings laid "
                                    "under the room (default: the run's --noise, the part of "
                                    "each file its split owns)")
-    s.add_argument("--smoothing", type=int, default=2, help="with --talk: as listen's")
+    s.add_argument("--smoothing", type=int,
+                   help="with --talk: as listen's (default: the operating point's, or 2)")
     s.add_argument("--suppression-ms", type=float, default=1000.0,
                    help="with --talk: as listen's")
     s.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -645,8 +711,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smoothed confidence a command needs (higher: fewer false accepts, "
                         "lower recall; default: the model's operating point from "
                         "manifest.json, or 0.6)")
-    s.add_argument("--smoothing", type=int, default=2,
-                   help="windows averaged into the posterior")
+    s.add_argument("--smoothing", type=int,
+                   help="windows averaged into the posterior (default: the operating "
+                        "point's when it was chosen live, else 2)")
     s.add_argument("--suppression-ms", type=float, default=1000.0,
                    help="do not report the same command again within this time")
     s.add_argument("--phases", type=int, default=4,
@@ -679,6 +746,7 @@ NEEDS = {"synth": ("espeakng_loader",), "synth-recording": ("espeakng_loader",),
          "operating-point": ("tensorflow", "librosa", "tqdm"),
          "evaluate": ("tensorflow", "librosa", "matplotlib", "tqdm"),
          "evaluate-stream": ("tensorflow", "librosa", "matplotlib", "tqdm"),
+         "mine": ("tensorflow", "tqdm"),
          "export": ("tensorflow",)}
 
 
@@ -706,7 +774,8 @@ def main(argv: list[str] | None = None) -> int:
         from .utils import VERBOSE_ENV
 
         os.environ[VERBOSE_ENV] = "1"
-    elif args.command in ("train", "ensemble", "evaluate", "evaluate-stream", "export"):
+    elif args.command in ("train", "ensemble", "evaluate", "evaluate-stream", "export", "mine",
+                          "operating-point"):
         from .utils import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # its C++ start-up lines are noise for a user

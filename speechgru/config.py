@@ -398,6 +398,12 @@ class TrainConfig(_JSONConfig):
     # edge of a training clip gets up to 300 ms of another clip's loud part (0: off;
     # measured at 0.5: fewer other words fire, but -4.9 points of top-1, README)
     neighbours: float = 0.0
+    # ordinary talk (train --talk): windows of real continuous speech drawn apart from the
+    # other unknown clips, this many per epoch / mean clips per command; and the hard
+    # negatives mined from talk (train --hard-negatives: windows where an earlier round
+    # fired), this many
+    talk_ratio: float = 1.0
+    hard_ratio: float = 0.5
     # mixup: each training example becomes lam * itself + (1 - lam) * another example of the
     # batch (features and targets alike), lam ~ Beta(mixup, mixup) folded to >= 0.5 so the
     # example's own label stays the larger part (0: off)
@@ -428,6 +434,7 @@ class TrainConfig(_JSONConfig):
             "seed": (int, 0, 2 ** 32 - 1), "validation_percent": (float, 0, 100, False, True),
             "testing_percent": (float, 0, 100, False, True),
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),
+            "talk_ratio": (float, 0, 1000), "hard_ratio": (float, 0, 1000),
             "synth_per_word": (int, 0, 5000), "synth_seed": (int, 0, 2 ** 32 - 1),
             "kokoro_per_word": (int, 0, 5000), "kokoro_other_per_word": (int, 1, 5000),
             "kokoro_speakers": (int, 1, 100000), "kokoro_vocabulary": (int, 0, 20000),

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import SILENCE, UNKNOWN
+from .data.talk import TALK_WORDS
 from .errors import ConfigError, DataError
 from .utils import inside
 
@@ -42,7 +43,7 @@ def build_recording(clips, noise_files, *, sample_rate: int = 16000, seed: int =
 
     rng = np.random.default_rng(seed)
     commands = [c for c in clips if not c.label.startswith("_")]
-    others = [c for c in clips if c.label == UNKNOWN]
+    others = [c for c in clips if c.label == UNKNOWN and c.word not in TALK_WORDS]
     if max_commands is not None and len(commands) > max_commands:
         commands = [commands[i] for i in sorted(rng.choice(len(commands), max_commands,
                                                            replace=False))]

@@ -315,10 +315,87 @@ def _noise_regions(run, noise_dir, data_clips, split: str | None):
     return [(p, lo, hi - lo) for p, (lo, hi) in sorted(spans.items())]
 
 
+class Hearing:
+    """One model's pass over a room and over its sentences alone (windows recorded), and
+    every figure of it at any decision setting (:meth:`score`), without running the model
+    again."""
+
+    def __init__(self, model_dir: Path, variant: str, clips, sentences, regions, *,
+                 seed: int = 0, max_commands: int | None = 300,
+                 max_others: int | None = 150, noise_seconds: float = 120.0,
+                 sentences_alone: bool = True, progress: bool = True):
+        from .data.talk import SCREENED, TALK_WORDS
+        from .runtime.listener import Listener
+
+        screened = [s for s in sentences if s.kind == SCREENED]
+        if not screened:
+            raise DataError("no sentence with a transcript free of command words to say "
+                            "the words between")
+        rng = np.random.default_rng(seed)
+        commands = [c for c in clips if not c.label.startswith("_")]
+        others = [c for c in clips if c.label == UNKNOWN and c.word not in TALK_WORDS]
+        if max_commands is not None and len(commands) > max_commands:
+            commands = [commands[i] for i in sorted(rng.choice(len(commands), max_commands,
+                                                               replace=False))]
+        if max_others is not None and len(others) > max_others:
+            others = [others[i] for i in sorted(rng.choice(len(others), max_others,
+                                                           replace=False))]
+        if not commands:
+            raise DataError("no command clips to say in the room")
+        chosen = commands + others
+        bands = _bands(len(commands), rng) + _bands(len(others), rng)
+        items = [(chosen[i], bands[i]) for i in rng.permutation(len(chosen))]
+        lis = Listener(model_dir, variant)
+        self.labels, self.default_threshold = lis.labels, lis.threshold
+        bed = NoiseBed(regions, lis.sample_rate) if regions else None
+        self.truth: list[dict] = []
+        self.room = _Heard(lis, room_stream(items, screened, bed, self.truth,
+                                            sample_rate=lis.sample_rate, seed=seed,
+                                            noise_seconds=noise_seconds),
+                           progress=progress, desc="room",
+                           total=len(items) + (3 * int(np.ceil(noise_seconds / 30))
+                                               if bed is not None and noise_seconds > 0 else 0))
+        self.alone_truth: list[dict] = []
+        self.alone = (_Heard(lis, sentence_stream(sentences, self.alone_truth,
+                                                  sample_rate=lis.sample_rate),
+                             progress=progress, total=len(sentences), desc="sentences")
+                      if sentences_alone else None)
+        self.talk_sentences = len(screened)
+
+    def score(self, threshold: float, smoothing: int = 2, suppression_ms: float = 1000.0
+              ) -> dict:
+        from .data.talk import SCREENED
+
+        m = room_metrics(self.room.detections(threshold, smoothing, suppression_ms),
+                         self.truth, self.room.duration)
+        if self.alone is not None:
+            a = room_metrics(self.alone.detections(threshold, smoothing, suppression_ms),
+                             self.alone_truth, self.alone.duration)
+            screened = a["speech"].get(SCREENED, {})
+            m["sentences_alone"] = {"speech": a["speech"], "fired_in_talk": a["fired_in_talk"],
+                                    "false_alarms_per_hour": screened.get("per_hour")}
+            # both passes over screened talk: the false alarms per hour of all of it
+            hours = m["speech_hours"] + screened.get("hours", 0.0)
+            n = m["false_alarms_in_speech"] + screened.get("false_alarms", 0)
+            m["talk_hours"], m["false_alarms_in_talk"] = hours, n
+            m["false_alarms_per_hour_of_talk"] = n / hours if hours else None
+        return m
+
+
+def curve_row(t: float, m: dict) -> dict:
+    return {"threshold": t, "command_recall": m["command_recall"],
+            "per_band": {k: v["command_recall"] for k, v in m["per_band"].items()},
+            "other_words_accepted": m["other_words_accepted"],
+            "false_alarms_per_hour_of_speech": m["false_alarms_per_hour_of_speech"],
+            "false_alarms_per_hour_of_noise": m["false_alarms_per_hour_of_noise"],
+            "sentences_alone_per_hour": (m.get("sentences_alone") or {}).get(
+                "false_alarms_per_hour")}
+
+
 def evaluate_talk(target: str | Path, talk_dir: str | Path | list, data_dir=None, *,
                   noise_dir: str | Path | None = None, split: str | None = None,
                   variant: str = "float32", threshold: float | None = None,
-                  smoothing: int = 2, suppression_ms: float = 1000.0,
+                  smoothing: int | None = None, suppression_ms: float = 1000.0,
                   thresholds: tuple[float, ...] = TALK_CURVE, seed: int = 0,
                   max_commands: int | None = 300, max_others: int | None = 150,
                   noise_seconds: float = 120.0, sentences_alone: bool = True,
@@ -326,11 +403,11 @@ def evaluate_talk(target: str | Path, talk_dir: str | Path | list, data_dir=None
     """The room benchmark of a run (its ``split``'s clips, default validation, and the talk
     speakers of the same part: validation or test; its streaming model exported to a
     temporary folder) or of an exported model directory (every clip of ``data_dir``, the
-    talk's test speakers). ``threshold``: listen's (default: the model's operating point).
-    Writes ``talk-<name>.json`` and its plot into ``out_dir`` (default: the run's
-    ``eval/``; none for a model directory without ``out_dir``)."""
-    from .data.talk import SCREENED, read_talk
-    from .runtime.listener import Listener
+    talk's test speakers). ``threshold``, ``smoothing``: listen's (default: the model's
+    operating point). Writes ``talk-<name>.json`` and its plot into ``out_dir`` (default:
+    the run's ``eval/``; none for a model directory without ``out_dir``)."""
+    from .data.talk import read_talk
+    from .runtime.manifest import Manifest
     from .stream_eval import _sources
 
     target = Path(target)
@@ -340,25 +417,9 @@ def evaluate_talk(target: str | Path, talk_dir: str | Path | list, data_dir=None
     part = "test" if (run is None or split == "test") else (split or "validation")
     words = run.config().train.words if run is not None else None
     sentences = [s for d in talk_dirs for s in read_talk(d, words=words) if s.split == part]
-    screened = [s for s in sentences if s.kind == SCREENED]
-    if not screened:
+    if not sentences:
         raise DataError(f"{', '.join(map(str, talk_dirs))}: no sentence of the talk's {part} "
-                        "speakers with a transcript free of command words")
-    rng = np.random.default_rng(seed)
-    commands = [c for c in clips if not c.label.startswith("_")]
-    others = [c for c in clips if c.label == UNKNOWN]
-    if max_commands is not None and len(commands) > max_commands:
-        commands = [commands[i] for i in sorted(rng.choice(len(commands), max_commands,
-                                                           replace=False))]
-    if max_others is not None and len(others) > max_others:
-        others = [others[i] for i in sorted(rng.choice(len(others), max_others,
-                                                       replace=False))]
-    chosen = commands + others
-    if not commands:
-        raise DataError("no command clips to say in the room")
-    bands = _bands(len(commands), rng) + _bands(len(others), rng)
-    order = rng.permutation(len(chosen))
-    items = [(chosen[i], bands[i]) for i in order]
+                        "speakers")
     regions = _noise_regions(run, noise_dir, clips, split)
     with tempfile.TemporaryDirectory(prefix="speechgru-talk-") as tmp:
         if run is not None:
@@ -367,48 +428,23 @@ def evaluate_talk(target: str | Path, talk_dir: str | Path | list, data_dir=None
             model_dir = export_stream(run, Path(tmp) / "model", variant)
         else:
             model_dir = target
-        lis = Listener(model_dir, variant, threshold=threshold, smoothing=smoothing,
-                       suppression_ms=suppression_ms)
-        used = lis.threshold
-        bed = NoiseBed(regions, lis.sample_rate) if regions else None
-        truth: list[dict] = []
-        room = _Heard(lis, room_stream(items, screened, bed, truth,
-                                       sample_rate=lis.sample_rate, seed=seed,
-                                       noise_seconds=noise_seconds),
-                      progress=progress, total=len(items), desc="room")
-        alone_truth: list[dict] = []
-        alone = (_Heard(lis, sentence_stream(sentences, alone_truth,
-                                             sample_rate=lis.sample_rate),
-                        progress=progress, total=len(sentences), desc="sentences")
-                 if sentences_alone else None)
-
-    def score(t: float) -> dict:
-        m = room_metrics(room.detections(t, smoothing, suppression_ms), truth, room.duration)
-        if alone is not None:
-            a = room_metrics(alone.detections(t, smoothing, suppression_ms), alone_truth,
-                             alone.duration)
-            m["sentences_alone"] = {k: a[k] for k in ("speech", "fired_in_talk")}
-            m["sentences_alone"]["false_alarms_per_hour"] = a["speech"].get(
-                SCREENED, {}).get("per_hour")
-        return m
-
+        hearing = Hearing(model_dir, variant, clips, sentences, regions, seed=seed,
+                          max_commands=max_commands, max_others=max_others,
+                          noise_seconds=noise_seconds, sentences_alone=sentences_alone,
+                          progress=progress)
+        point = Manifest(model_dir).data.get("operating_point") or {}
+    used = hearing.default_threshold if threshold is None else threshold
+    if smoothing is None:
+        smoothing = int(point.get("smoothing", 2))
     result = {"target": str(target), "split": split or ("validation" if run else None),
               "talk": [str(d) for d in talk_dirs], "talk_part": part,
               "data": str(data_dir) if data_dir else None, "variant": variant, "seed": seed,
               "threshold": used, "smoothing": smoothing, "suppression_ms": suppression_ms,
               "noise": sorted({str(p) for p, _, _ in regions}),
-              "talk_sentences": len(screened), **score(used)}
-    curve = []
-    for t in sorted(set(thresholds) | {used}):
-        m = score(t)
-        curve.append({"threshold": t, "command_recall": m["command_recall"],
-                      "per_band": {k: v["command_recall"] for k, v in m["per_band"].items()},
-                      "other_words_accepted": m["other_words_accepted"],
-                      "false_alarms_per_hour_of_speech": m["false_alarms_per_hour_of_speech"],
-                      "false_alarms_per_hour_of_noise": m["false_alarms_per_hour_of_noise"],
-                      "sentences_alone_per_hour": (m.get("sentences_alone") or {}).get(
-                          "false_alarms_per_hour")})
-    result["curve"] = curve
+              "talk_sentences": hearing.talk_sentences,
+              **hearing.score(used, smoothing, suppression_ms)}
+    result["curve"] = [curve_row(t, hearing.score(t, smoothing, suppression_ms))
+                       for t in sorted(set(thresholds) | {used})]
     out = Path(out_dir) if out_dir else (run / "eval" if run is not None else None)
     if out is not None:
         from .plots import plot_talk
@@ -417,7 +453,8 @@ def evaluate_talk(target: str | Path, talk_dir: str | Path | list, data_dir=None
         out.mkdir(parents=True, exist_ok=True)
         name = f"talk-{result['split'] or Path(data_dir).name}-{variant}"
         atomic_write_text(out / f"{name}.json", json.dumps(result, indent=1))
-        plot_talk(curve, out / f"{name}.png", title=f"{target.name}: {name}", operating=used)
+        plot_talk(result["curve"], out / f"{name}.png", title=f"{target.name}: {name}",
+                  operating=used)
         result["written"] = [str(out / f"{name}.json"), str(out / f"{name}.png")]
     return result
 

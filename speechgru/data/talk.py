@@ -38,6 +38,8 @@ TALK_TEST_PERCENT = 30.0
 TALK_VALIDATION_PERCENT = 20.0
 TALK_SALT = "speechgru-talk:"
 TALK_WORD = "_talk_"  # the ``word`` of a window of talk
+HARD_WORD = "_hard_"  # ... of a window of talk where an earlier round fired (mined)
+TALK_WORDS = (TALK_WORD, HARD_WORD)
 SCREENED, UNTRANSCRIBED, HOLDS_COMMAND = "screened", "untranscribed", "holds a command word"
 MANIFEST = "manifest.csv"
 

@@ -117,12 +117,15 @@ class Listener:
     """
 
     def __init__(self, model_dir: str | Path, variant: str = "float32", *,
-                 threshold: float | None = None, smoothing: int = 2, suppression_ms: float = 1000.0,
+                 threshold: float | None = None, smoothing: int | None = None,
+                 suppression_ms: float = 1000.0,
                  phases: int = 4, num_threads: int = 1):
         self.dir = Path(model_dir)
         self.manifest, self.features, self.labels = _read_model_dir(self.dir)
         if threshold is None:  # the operating point chosen at training, or the old default
             threshold = self.manifest.threshold or DEFAULT_THRESHOLD
+        if smoothing is None:  # the operating point's when it was chosen live, else 2
+            smoothing = self.manifest.smoothing or 2
         f = self.features
         self.sample_rate, self.hop, self.n_fft = f.sample_rate, f.hop_length, f.n_fft
         self.window = f.num_frames

@@ -145,3 +145,15 @@ class Manifest:
             raise ExportError(f"{self.dir / NAME}: damaged operating point (threshold {t!r} "
                               "is not in (0, 1])")
         return float(t)
+
+    @property
+    def smoothing(self) -> int | None:
+        """The windows averaged at the operating point when it was chosen live, or None."""
+        point = self.data.get("operating_point")
+        k = point.get("smoothing") if isinstance(point, dict) else None
+        if k is None:
+            return None
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 64:
+            raise ExportError(f"{self.dir / NAME}: damaged operating point (smoothing {k!r} "
+                              "is not a whole number of windows in 1..64)")
+        return k

@@ -74,11 +74,15 @@ def with_recipe_synth(data_dirs: list[str | Path], config: RunConfig, *, log=pri
 
 
 def plan_splits(data_dirs: list[str | Path], config: RunConfig,
-                noise_dirs: list[str | Path] = ()
+                noise_dirs: list[str | Path] = (), talk_dirs: list[str | Path] = (),
+                hard_negatives: list[str | Path] = ()
                 ) -> tuple[dict[str, list[Clip]], list[tuple[str, str]]]:
     """Scan every source and split it (by speaker; ``noise_dirs``, folders of background
-    recordings, are cut into ``_silence_`` clips split by time): the run's ``splits.json``
-    is this, decided once. Returns ``({split: clips}, bad files)``."""
+    recordings, are cut into ``_silence_`` clips split by time; ``talk_dirs``, folders of
+    continuous speech, into one-second ``_unknown_`` windows of screened talk, split by the
+    talk's own split, :mod:`speechgru.data.talk`; ``hard_negatives``: files of windows
+    mined from the talk's train part, :mod:`.hard_negatives`, added to train): the run's
+    ``splits.json`` is this, decided once. Returns ``({split: clips}, bad files)``."""
     if not data_dirs:
         raise DataError("no --data given: name at least one dataset folder")
     tc, fc = config.train, config.features
@@ -91,6 +95,16 @@ def plan_splits(data_dirs: list[str | Path], config: RunConfig,
         bad.extend(ds.bad)
         for s in SPLITS:
             splits[s] += ds.select(s)
+    for d in talk_dirs:
+        from ..data.talk import read_talk, talk_windows
+
+        for w in talk_windows(read_talk(d, words=tc.words), clip_seconds=fc.clip_seconds):
+            if w.split != "test":  # the talk's test speakers are the room benchmark's
+                splits[w.split].append(w)
+    for f in hard_negatives:
+        from .hard_negatives import read_hard_negatives
+
+        splits["train"] += read_hard_negatives(f)
     if not splits["train"]:
         raise DataError(f"no training clips in {', '.join(map(str, data_dirs))}")
     present = {c.label for c in splits["train"]}

@@ -122,3 +122,91 @@ def set_again(run_dir: str | Path, threshold_data: list[str | Path] | None = Non
         m["operating_point"] = point
         atomic_write_text(metrics, json.dumps(m, indent=1))
     return point
+
+
+LIVE_THRESHOLDS = tuple(round(0.5 + 0.01 * k, 2) for k in range(50))  # 0.50 ... 0.99
+LIVE_SMOOTHING = (1, 2, 3)
+
+
+def choose_live(run_dir: str | Path, talk_dirs: list[str | Path] | None = None, *,
+                max_false_alarms_per_hour: float = 1.0, max_other_words: float = 0.03,
+                seed: int = 0, variant: str = "float32", save: bool = True,
+                progress: bool = False) -> dict:
+    """The operating point chosen live: the room benchmark of the run's *validation*
+    speakers (their commands and other words, each after real sentences of the talk's
+    validation speakers, over the run's noise at every SNR band) and those sentences alone,
+    heard once by the streaming model; then every threshold (0.50 ... 0.99) and smoothing
+    (1-3 windows) replayed, and the setting that finds the most commands with at most
+    ``max_false_alarms_per_hour`` per hour of talk (both passes), at most that per hour of
+    noise alone, and at most ``max_other_words`` of the other words firing (a tie: the
+    higher threshold). When none meets them, the fewest false alarms (``"met": False``).
+    ``talk_dirs``: the run's own (``train --talk``) by default. With ``save``, the run's
+    ``operating_point.json`` takes the threshold and smoothing (the clip-level choice kept
+    beside them as ``clip_threshold``), and an export of the run carries them."""
+    from ..data.talk import read_talk
+    from ..stream_eval import export_stream
+    from ..talk_eval import Hearing, _noise_regions
+
+    run = RunDir(run_dir)
+    if not run.exists():
+        raise ConfigError(f"{run_dir}: not a run directory (config.json)")
+    talk_dirs = [str(d) for d in (talk_dirs or run.data().get("talk", []))]
+    if not talk_dirs:
+        raise ConfigError(f"{run_dir}: no talk to choose the operating point live on: give "
+                          "--talk DIR (continuous speech; its validation speakers are used)")
+    config = run.config()
+    clips = run.split("validation")
+    sentences = [s for d in talk_dirs for s in read_talk(d, words=config.train.words)
+                 if s.split == "validation"]
+    regions = _noise_regions(run, None, clips, "validation")
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="speechgru-live-") as tmp:
+        model = export_stream(run, Path(tmp) / "model", variant)
+        hearing = Hearing(model, variant, clips, sentences, regions, seed=seed,
+                          progress=progress)
+    rows = []
+    for smoothing in LIVE_SMOOTHING:
+        for t in LIVE_THRESHOLDS:
+            m = hearing.score(t, smoothing)
+            rows.append({"threshold": t, "smoothing": smoothing,
+                         "command_recall": m["command_recall"],
+                         "per_band": {k: v["command_recall"] for k, v in m["per_band"].items()},
+                         "other_words_accepted": m["other_words_accepted"],
+                         "false_alarms_per_hour_of_talk": m["false_alarms_per_hour_of_talk"],
+                         "false_alarms_per_hour_of_noise": m["false_alarms_per_hour_of_noise"],
+                         "talk_hours": m["talk_hours"]})
+
+    def ok(r):
+        return ((r["false_alarms_per_hour_of_talk"] or 0) <= max_false_alarms_per_hour
+                and (r["false_alarms_per_hour_of_noise"] or 0) <= max_false_alarms_per_hour
+                and (r["other_words_accepted"] or 0) <= max_other_words)
+
+    good = [r for r in rows if ok(r)]
+    best = (max(good, key=lambda r: (r["command_recall"], r["threshold"])) if good else
+            min(rows, key=lambda r: (r["false_alarms_per_hour_of_talk"],
+                                     -r["command_recall"])))
+    before = run.operating_point() or {}
+    point = {**{k: v for k, v in before.items() if k not in ("live",)},
+             "threshold": best["threshold"], "smoothing": best["smoothing"],
+             "clip_threshold": before.get("clip_threshold", before.get("threshold")),
+             "chosen_on": (f"live: the validation speakers' commands and other words between "
+                           f"real sentences of {', '.join(Path(d).name for d in talk_dirs)}'s "
+                           "validation speakers, over noise at SNR bands, and those sentences "
+                           "alone"),
+             "live": {"met": bool(good), "max_false_alarms_per_hour": max_false_alarms_per_hour,
+                      "max_other_words": max_other_words,
+                      "talk_minutes": round(60 * best["talk_hours"], 1),
+                      "commands": hearing.score(best["threshold"], best["smoothing"])["commands"],
+                      **{k: best[k] for k in ("command_recall", "per_band",
+                                              "other_words_accepted",
+                                              "false_alarms_per_hour_of_talk",
+                                              "false_alarms_per_hour_of_noise")}}}
+    if save:
+        run.save_operating_point(point)
+        metrics = run / "metrics.json"
+        if metrics.is_file():
+            m = read_json(metrics)
+            m["operating_point"] = point
+            atomic_write_text(metrics, json.dumps(m, indent=1))
+    return point

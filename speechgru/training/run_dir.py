@@ -154,9 +154,9 @@ class RunDir:
         if not isinstance(data, dict) or not all(
                 isinstance(data.get(k, []), list) and all(isinstance(v, str) for v in
                                                           data.get(k, []))
-                for k in ("sources", "noise", "threshold_data")):
-            raise ConfigError(f"{path}: damaged (sources, noise and threshold_data must be "
-                              "lists of folders)")
+                for k in ("sources", "noise", "threshold_data", "talk", "hard_negatives")):
+            raise ConfigError(f"{path}: damaged (sources, noise, threshold_data, talk and "
+                              "hard_negatives must be lists of paths)")
         return data
 
     def save_data(self, data: dict) -> None:

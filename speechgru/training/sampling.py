@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import SILENCE, UNKNOWN, RunConfig
+from ..data.talk import HARD_WORD, TALK_WORD
 from .data import Prepared
 
 
@@ -17,7 +18,9 @@ def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: in
     sampled to the configured ratios of the mean command count (with ``real``, the rows of
     real recordings, ``train.real_unknown_share`` of the unknown clips are real ones; with
     ``words``, what each row says, and ``train.unknown_by_word``, each word of a pool of
-    unknown clips is drawn as often); shuffled; a pure function of (seed, epoch)."""
+    unknown clips is drawn as often; windows of talk and hard negatives, by what they say,
+    are drawn apart, ``train.talk_ratio`` and ``train.hard_ratio`` of the mean command
+    count); shuffled; a pure function of (seed, epoch)."""
     tc = config.train
     rng = np.random.default_rng([tc.seed, epoch])
     sil, unk = labels.index(SILENCE), labels.index(UNKNOWN)
@@ -25,8 +28,20 @@ def epoch_indices(y: np.ndarray, labels: list[str], config: RunConfig, epoch: in
     counts = np.bincount(y[cmd], minlength=len(labels))
     mean_cmd = counts[counts > 0].mean() if len(cmd) else 1.0
     parts = [cmd]
+    apart = {}  # talk and hard negatives: drawn by ratios of their own
+    if words is not None:
+        for word, ratio in ((TALK_WORD, tc.talk_ratio), (HARD_WORD, tc.hard_ratio)):
+            rows = np.flatnonzero((y == unk) & (words == word))
+            if len(rows):
+                apart[word] = rows
+                n = int(round(ratio * mean_cmd))
+                if n:
+                    parts.append(rng.choice(rows, size=n, replace=n > len(rows)))
+    kept = np.ones(len(y), bool)
+    for rows in apart.values():
+        kept[rows] = False
     for cls, ratio in ((sil, tc.silence_ratio), (unk, tc.unknown_ratio)):
-        pool = np.flatnonzero(y == cls)
+        pool = np.flatnonzero((y == cls) & kept)
         want = int(round(ratio * mean_cmd))
         share = tc.real_unknown_share if cls == unk and real is not None else 0.0
         pools = [(pool, want)]

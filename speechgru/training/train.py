@@ -217,6 +217,7 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
            resume_epochs: int | None = None, cache_dir: str | Path | None = ".cache/features",
            verbose: int | str = "auto", strategy: str = "default",
            noise_dirs: list[str | Path] = (), threshold_data: list[str | Path] = (),
+           talk_dirs: list[str | Path] = (), hard_negatives: list[str | Path] = (),
            locks: list | None = None) -> dict:
     """Train a model and fill ``run_dir``; returns the validation metrics of the best model.
 
@@ -225,7 +226,10 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
     splits (``data_dirs`` are not needed); ``noise_dirs``: folders of background
     recordings (``--noise``), heard as silence and mixed into the training clips as
     their noise; ``threshold_data``: folders of real recordings never trained on that the
-    operating point is also set on (:mod:`.operating_point`); ``resume_epochs`` must then
+    operating point is also set on (:mod:`.operating_point`); ``talk_dirs``: folders of
+    continuous speech whose screened talk is heard as ``_unknown_`` (and whose validation
+    speakers the operating point is chosen live on); ``hard_negatives``: files of windows
+    an earlier round fired on (:mod:`.hard_negatives`); ``resume_epochs`` must then
     equal the run's
     epochs (its learning-rate schedule is fixed by them). Without ``resume``, a run
     directory that already holds a run is an error: nothing already done is overwritten.
@@ -275,7 +279,7 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
         own = list(data_dirs or [])  # the user's data (the recipe's speech is added)
         data_dirs = with_recipe_synth(data_dirs or [], config,
                                       log=print if verbose != 0 else (lambda *_: None))
-        splits, bad = plan_splits(data_dirs, config, noise_dirs)
+        splits, bad = plan_splits(data_dirs, config, noise_dirs, talk_dirs, hard_negatives)
         threshold_data = [os.path.abspath(d) for d in threshold_data]
         threshold_clips(threshold_data, config, splits, data_dirs)  # said before any work
     teacher = None
@@ -327,6 +331,8 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
             {"sources": [str(Path(d).absolute()) for d in data_dirs],
              "noise": [str(Path(d).absolute()) for d in noise_dirs],
              "threshold_data": threshold_data,
+             "talk": [str(Path(d).absolute()) for d in talk_dirs],
+             "hard_negatives": [str(Path(f).absolute()) for f in hard_negatives],
              "train_clips": len(prep.train_clips), "validation_clips": len(prep.val_clips),
              "bad_files": [{"file": f, "reason": r} for f, r in bad + prep.bad]}, indent=1))
         config.save(run.config_path)  # last: a run exists once its config does
@@ -399,6 +405,10 @@ def finish(run: RunDir, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
     m["epochs_run"] = state["epoch"]
     m.update(extra)
     atomic_write_text(run / "metrics.json", json.dumps(m, indent=1))
+    if run.data().get("talk"):  # heard talk: the operating point is chosen live on it
+        from .operating_point import choose_live
+
+        m["operating_point"] = choose_live(run.path)
     if state["history"]:  # an ensemble (speechgru ensemble) has no training history
         plot_curves(state["history"], run / "curves.png")
     plot_confusion(np.array(m["confusion"]), labels, run / "confusion.png",

@@ -99,8 +99,9 @@ def _check_out(out: Path, force: bool) -> None:
 
 
 def write_page(model_dir: str | Path, out: str | Path, *, tasks_audio_dir: str | Path | None
-               = None, force: bool = False, smoothing: int = 2, suppression_ms: float = 1000.0,
-               phases: int = 4, threshold: float | None = None) -> dict:
+               = None, force: bool = False, smoothing: int | None = None,
+               suppression_ms: float = 1000.0, phases: int = 4,
+               threshold: float | None = None) -> dict:
     """Write the page for the exported model in ``model_dir`` into ``out``; returns its
     settings (``page.json``)."""
     from ..export.metadata import read_metadata
@@ -117,6 +118,8 @@ def write_page(model_dir: str | Path, out: str | Path, *, tasks_audio_dir: str |
     if md is None or md.get("sample_rate") != features.sample_rate:
         raise ExportError(f"{model_dir / MODEL}: has no TFLite Model Metadata for MediaPipe "
                           "(exported by an older speechgru): export the run again")
+    if smoothing is None:  # the operating point's when it was chosen live, else 2
+        smoothing = manifest.smoothing or 2
     if smoothing < 1 or suppression_ms < 0 or not 1 <= phases <= features.num_frames:
         raise ConfigError(f"need smoothing >= 1, suppression_ms >= 0 and phases in "
                           f"1..{features.num_frames}; got {smoothing}, {suppression_ms}, "
