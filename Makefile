@@ -11,7 +11,7 @@ SHELL := /bin/bash
 # pip's "Location ... is ignored" notes about this machine's local indexes are noise
 QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: demo test lint venv clean strip-notebooks
+.PHONY: demo test lint venv clean strip-notebooks notebooks
 
 venv: $(STAMP)
 
@@ -44,6 +44,10 @@ lint: $(STAMP)
 test: lint
 	@# one worker per core; a file's tests stay together (its fixtures are made once)
 	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile
+
+# executed copies of the notebooks, figures inline, for reading without running (docs/notebooks)
+notebooks: $(STAMP)
+	$(PY) scripts/render_notebooks.py --mode quick
 
 strip-notebooks: $(STAMP)
 	$(PY) scripts/strip_notebooks.py

@@ -44,7 +44,27 @@ def notebook_settings(cwd: str | Path | None = None) -> dict:
 
     return {"quick": mode == "quick", "root": root,
             "out": path("SPEECHGRU_NOTEBOOK_OUT") or root / "runs" / "notebooks",
-            "data": path("SPEECHGRU_NOTEBOOK_DATA"), "run": path("SPEECHGRU_NOTEBOOK_RUN")}
+            "data": path("SPEECHGRU_NOTEBOOK_DATA"), "run": path("SPEECHGRU_NOTEBOOK_RUN"),
+            "talk": path("SPEECHGRU_NOTEBOOK_TALK")}
+
+
+def find_talk(settings: dict) -> Path | None:
+    """Continuous speech to hear the model in: the folder given
+    (``SPEECHGRU_NOTEBOOK_TALK``), else ``../shared/data/continuous_speech`` when present,
+    else None."""
+    if settings.get("talk") is not None:
+        return settings["talk"]
+    real = settings["root"].parent / "shared" / "data" / "continuous_speech"
+    return real if real.is_dir() else None
+
+
+def fired_in_talk(result: dict) -> list[tuple[str, int]]:
+    """``(label, count)`` of the false alarms in the sentences alone of a room benchmark
+    (:func:`speechgru.talk_eval.evaluate_talk`), most first."""
+    from collections import Counter
+
+    fired = (result.get("sentences_alone") or {}).get("fired_in_talk", [])
+    return Counter(d["label"] for d in fired).most_common()
 
 
 def find_data(settings: dict) -> Path:

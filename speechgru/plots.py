@@ -1,4 +1,4 @@
-"""Figures written into run directories (matplotlib, Agg backend, PNG)."""
+"""Figures written into run directories (matplotlib figures apart from pyplot, PNG)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,25 @@ from pathlib import Path
 import numpy as np
 
 
-def _plt():
-    import matplotlib
+class _Figures:
+    """Figures made apart from pyplot (a ``matplotlib.figure.Figure`` saved by its own Agg
+    canvas): writing a PNG never changes the backend of the process, so a notebook that
+    trains a run still shows its own figures inline."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    @staticmethod
+    def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
+        from matplotlib.figure import Figure
 
-    return plt
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(nrows, ncols, **kwargs)
+
+    @staticmethod
+    def close(fig) -> None:  # nothing registered with pyplot: nothing to close
+        return None
+
+
+def _plt() -> type[_Figures]:
+    return _Figures
 
 
 def plot_curves(history: list[dict], path: str | Path) -> None:

@@ -54,3 +54,7 @@ def test_notebook_runs_in_quick_mode(path, notebook_env):
               if o.output_type == "error"]
     assert not errors
     assert (notebook_env / PLOTS[path.stem]).stat().st_size > 1000
+    # every figure is shown where it is read (inline), not only written to a file
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if "image/png" in o.get("data", {})]
+    assert len(images) >= 2, f"{path.name}: {len(images)} figures shown inline"
