@@ -256,7 +256,7 @@ class _Heard:
     def __init__(self, listener, pieces, *, progress: bool, total: int | None, desc: str):
         from tqdm.auto import tqdm
 
-        listener.record = []
+        listener.record, listener.record_levels = [], []
         listener.reset()
         samples = 0
         with tqdm(total=total, desc=desc, unit="piece", disable=not progress,
@@ -270,8 +270,10 @@ class _Heard:
         self.centres = np.array([c for c, _ in listener.record], np.float64)
         self.probs = (np.stack([p for _, p in listener.record]) if listener.record
                       else np.zeros((0, len(listener.labels)), np.float32))
-        listener.record = None
+        self.levels = np.array(listener.record_levels, np.float64)
+        listener.record, listener.record_levels = None, None
         self.labels = listener.labels
+        self.geometry = (listener.sample_rate, listener.hop, listener.n_fft, listener.window)
 
     def detections(self, threshold: float, smoothing: int = 2,
                    suppression_ms: float = 1000.0) -> list[dict]:
