@@ -23,6 +23,10 @@ KNOWN_DATA = {
 }
 SYNTHETIC = "synthetic speech made offline by speechgru ({} voices)"
 #: the noise recordings beside the Speech Commands data here (../shared/data/noise)
+#: the continuous speech beside them (../shared/data/continuous_speech)
+TALK_NOTE = ("real read sentences (speechocean762, LibriSpeech: CC BY 4.0; LJ Speech: public "
+             "domain; see the folder's SOURCE_README.md) — windows of its train speakers' "
+             "talk heard as other words")
 NOISE_NOTE = ("background recordings (Speech Commands' noise, CC BY 4.0, and recordings "
               "under MIT; see the folder's SOURCE_README.md) — mixed into training audio")
 
@@ -58,6 +62,13 @@ def training_data(run_path: Path) -> list[tuple[str, str | None]]:
         name = Path(str(src)).name
         out.append((name, NOISE_NOTE if name == "noise" else "background recordings "
                     "mixed into training audio"))
+    for src in info.get("talk", []):
+        name = Path(str(src)).name
+        out.append((name, TALK_NOTE if name == "continuous_speech" else "continuous speech: "
+                    "windows of its train speakers' talk heard as other words"))
+    if info.get("hard_negatives"):
+        out.append(("hard negatives", f"{len(info['hard_negatives'])} file(s) of windows of "
+                    "that talk where an earlier round fired (speechgru mine)"))
     return out
 
 
@@ -141,7 +152,21 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
            f"{'dB' if F.log == 'db' else 'natural log'}, orthonormal DCT-II), "
            f"{F.num_frames} frames a window.",
            f"- **Model**: {arch}."]
-    if point:
+    if point and point.get("live"):
+        live = point["live"]
+        out.append(f"- **Operating point**: threshold **{point['threshold']:.2f}**, "
+                   f"{point.get('smoothing', 2)} windows averaged — below it the answer is "
+                   f"`{UNKNOWN}`. Chosen live at training: {point['chosen_on']}; the "
+                   f"setting that finds the most commands with at most "
+                   f"{live['max_false_alarms_per_hour']:g} false alarm per hour of talk and "
+                   f"{_pct(live['max_other_words'])} of other words firing "
+                   f"({'met' if live['met'] else 'not met: the fewest false alarms'}: there "
+                   f"{_pct(live['command_recall'])} of {live['commands']} commands found, "
+                   f"{_pct(live['other_words_accepted'] or 0)} of other words fire, "
+                   f"{live['false_alarms_per_hour_of_talk']:.1f} false alarms per hour of "
+                   f"{live['talk_minutes']:.0f} min of talk); `speechgru predict`/`listen` "
+                   "use it unless given `--threshold` / `--smoothing`.")
+    elif point:
         out.append(f"- **Operating point**: threshold **{point['threshold']:.2f}** — below it "
                    f"the answer is `{UNKNOWN}`. Chosen at training as the lowest threshold taking "
                    f"at most {_pct(point.get('target_false_accept_rate', 0.03))} of the "
@@ -229,7 +254,9 @@ def _mediapipe_lines(F, point: dict | None) -> list[str]:
         f"{F.sample_rate} Hz, 1 channel, `(1, {F.clip_samples})` float32 samples; "
         "`labels.txt` packed inside as the output's labels; name, description, version, "
         f"author, licence; the operating point ({thr}) as the score threshold, so classes "
-        "below it are not returned unless you set `scoreThreshold`. Copy that one file; "
+        "below it are not returned unless you set `scoreThreshold` (MediaPipe reads "
+        "`scoreThreshold` 0 as unset, so the file's threshold applies: to get every score, "
+        "pass a tiny one such as 1e-9). Copy that one file; "
         "MediaPipe resamples what you give it to the model's rate. Only this file has "
         "metadata: the MFCC-input models need speechgru's front end, the stream models "
         "carry states between calls, which these clients do not, and TFLite Micro reads no "
@@ -239,7 +266,10 @@ def _mediapipe_lines(F, point: dict | None) -> list[str]:
         "    AudioClassifier.AudioClassifierOptions.builder()",
         "        .setBaseOptions(BaseOptions.builder().setModelAssetPath(\"wave_float32.tflite\")"
         ".build())",
-        "        .setRunningMode(RunningMode.AUDIO_CLIPS).build())",
+        "        .setRunningMode(RunningMode.AUDIO_CLIPS)",
+        "        // .setScoreThreshold(1e-9f) for every score: 0 means unset (the file's "
+        f"{thr} applies)",
+        "        .build())",
         "val audio = AudioData.create(AudioData.AudioDataFormat.builder()",
         f"    .setNumOfChannels(1).setSampleRate({F.sample_rate}f).build(), "
         f"{F.clip_samples})",
@@ -252,6 +282,8 @@ def _mediapipe_lines(F, point: dict | None) -> list[str]:
         "const fileset = await FilesetResolver.forAudioTasks(\"./wasm\");",
         "const classifier = await AudioClassifier.createFromModelPath(fileset, "
         "\"wave_float32.tflite\");",
+        "// every score: await classifier.setOptions({scoreThreshold: 1e-9}) "
+        f"(0 is read as unset: the file's {thr} applies)",
         f"const [result] = classifier.classify(samples, {F.sample_rate});  "
         "// Float32Array, one window",
         "const best = result.classifications[0].categories[0];  // {categoryName, score}",

@@ -227,8 +227,11 @@ def audio_metadata(run_name: str, labels: list[str], features, operating_point: 
         f"probability of each of {len(labels)} labels out ({SILENCE}: no speech, "
         f"{UNKNOWN}: any other word).")
     if operating_point:
+        how = ("chosen live on ordinary talk" if operating_point.get("live")
+               else "chosen at training")
         description += (f" Operating point: a command is heard when its score is at least "
-                        f"{threshold:.2f} (chosen at training; also the score threshold).")
+                        f"{threshold:.2f} ({how}; also the score threshold, which "
+                        "MediaPipe applies unless the caller sets a positive one).")
     description += (f" The MFCC front end and a hand-written GRU are inside the graph. "
                     f"Made by speechgru {__version__} from the run {run_name}.")
     credits = [f"{name}: {note}" for name, note in training_data(run_path) if note]
