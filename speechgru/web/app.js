@@ -14,6 +14,7 @@ const IGNORED = new Set(["_silence_", "_unknown_"]);
 $("commands").textContent = settings.labels.filter((l) => !IGNORED.has(l)).join(", ");
 $("model").textContent = settings.model;
 $("threshold").textContent = settings.threshold.toFixed(2);
+$("smoothing").textContent = String(settings.smoothing);
 $("op-mark").style.left = `${100 * settings.threshold}%`;
 
 const fileset = await FilesetResolver.forAudioTasks("./mediapipe/wasm");
