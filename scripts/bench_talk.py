@@ -84,10 +84,29 @@ def trained(args, recipe: str, seed: int) -> Path:
     return run
 
 
+FIXED = ((0.7, 2), (0.8, 2), (0.9, 2), (0.95, 3))  # every run is also scored at these
+
+
+def _fixed(run: Path, row: str, seed: int, args) -> list[dict]:
+    """The room at :data:`FIXED` (threshold, smoothing): the rows apart from where their
+    operating points fell."""
+    from speechgru.talk_eval import evaluate_talk
+
+    return evaluate_talk(run, [TALK], split="test", thresholds=(), points=FIXED,
+                         threshold=FIXED[0][0], smoothing=FIXED[0][1], progress=False,
+                         sentences_alone=True)["points"]
+
+
 def score(args, row: str, seed: int) -> dict:
     kept = Path(args.out) / "scores" / f"{row}_seed{seed}.json"
     if args.reuse and kept.is_file():
-        return json.loads(kept.read_text())
+        r = json.loads(kept.read_text())
+        if "fixed" not in r:  # kept before the fixed settings were scored
+            same = Path(args.out) / "scores" / f"{ROWS[row][0]}_seed{seed}.json"
+            other = json.loads(same.read_text()) if same.is_file() and same != kept else {}
+            r["fixed"] = other.get("fixed") or _fixed(Path(r["run"]), row, seed, args)
+            kept.write_text(json.dumps(r, indent=1))
+        return r
     from speechgru.talk_eval import evaluate_talk
     from speechgru.training.operating_point import choose_live
     from speechgru.training.run_dir import RunDir
@@ -133,7 +152,8 @@ def score(args, row: str, seed: int) -> dict:
            "recognised": float(np.mean(accepted[is_cmd] & (pred[is_cmd] == y[is_cmd]))),
            "others_accepted": ba._word_balanced(accepted[other], words[other]),
            "recall_at": ba._recall_at(probs, y, other, words, labels),
-           "room": rooms["float32"], "room_int8": rooms["int8"]}
+           "room": rooms["float32"], "room_int8": rooms["int8"],
+           "fixed": _fixed(run, row, seed, args)}
     kept.parent.mkdir(parents=True, exist_ok=True)
     kept.write_text(json.dumps(out, indent=1))
     print(json.dumps({k: v for k, v in out.items() if k not in ("room", "room_int8")}),
@@ -169,6 +189,26 @@ def report(rows: dict[str, list[dict]]) -> None:
               flush=True)
 
 
+def report_fixed(rows: dict[str, list[dict]]) -> None:
+    """Each row at the fixed settings: commands found / false alarms per hour of speech /
+    of the sentences alone."""
+    print("\n| row | " + " | ".join(f"{t:.2f}, smoothing {k}: found / FA/h speech / "
+                                      "sentences" for t, k in FIXED) + " |")
+    print("|" + "---|" * (len(FIXED) + 1))
+    for row, rs in rows.items():
+        rs = [r for r in rs if "fixed" in r]
+        if not rs or row.endswith("-live"):
+            continue
+        cells = []
+        for i in range(len(FIXED)):
+            found = [r["fixed"][i]["command_recall"] for r in rs]
+            fa = [r["fixed"][i]["false_alarms_per_hour_of_speech"] for r in rs]
+            alone = [r["fixed"][i]["sentences_alone_per_hour"] for r in rs]
+            cells.append(f"{100 * np.mean(found):.1f} / {np.mean(fa):.1f} / "
+                         f"{np.mean(alone):.1f}")
+        print(f"| {row} ({len(rs)}) | " + " | ".join(cells) + " |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
@@ -181,6 +221,8 @@ def main():
     ap.add_argument("--cache", default=".cache/features")
     ap.add_argument("--reuse", action="store_true", help="read back the scores kept in --out")
     ap.add_argument("--report", action="store_true", help="only print what is kept")
+    ap.add_argument("--scored-only", action="store_true",
+                    help="with --reuse: complete the kept scores, train nothing new")
     args = ap.parse_args()
     rows: dict[str, list[dict]] = {}
     for seed in args.seeds:  # a seed at a time: every row of seed 0 first
@@ -190,8 +232,11 @@ def main():
                 if kept.is_file():
                     rows.setdefault(row, []).append(json.loads(kept.read_text()))
                 continue
+            if args.reuse and not kept.is_file() and args.scored_only:
+                continue
             rows.setdefault(row, []).append(score(args, row, seed))
     report({r: rows[r] for r in args.rows if r in rows})
+    report_fixed({r: rows[r] for r in args.rows if r in rows})
 
 
 if __name__ == "__main__":

@@ -401,13 +401,16 @@ def evaluate_talk(target: str | Path, talk_dir: str | Path | list, data_dir=None
                   thresholds: tuple[float, ...] = TALK_CURVE, seed: int = 0,
                   max_commands: int | None = 300, max_others: int | None = 150,
                   noise_seconds: float = 120.0, sentences_alone: bool = True,
+                  points: tuple[tuple[float, int], ...] = (),
                   out_dir: str | Path | None = None, progress: bool = True) -> dict:
     """The room benchmark of a run (its ``split``'s clips, default validation, and the talk
     speakers of the same part: validation or test; its streaming model exported to a
     temporary folder) or of an exported model directory (every clip of ``data_dir``, the
     talk's test speakers). ``threshold``, ``smoothing``: listen's (default: the model's
-    operating point). Writes ``talk-<name>.json`` and its plot into ``out_dir`` (default:
-    the run's ``eval/``; none for a model directory without ``out_dir``)."""
+    operating point); ``points``: more ``(threshold, smoothing)`` settings to score
+    (``"points"``, the same windows replayed). Writes ``talk-<name>.json`` and its plot
+    into ``out_dir`` (default: the run's ``eval/``; none for a model directory without
+    ``out_dir``)."""
     from .data.talk import read_talk
     from .runtime.manifest import Manifest
     from .stream_eval import _sources
@@ -447,6 +450,8 @@ def evaluate_talk(target: str | Path, talk_dir: str | Path | list, data_dir=None
               **hearing.score(used, smoothing, suppression_ms)}
     result["curve"] = [curve_row(t, hearing.score(t, smoothing, suppression_ms))
                        for t in sorted(set(thresholds) | {used})]
+    result["points"] = [{**curve_row(t, hearing.score(t, k, suppression_ms)), "smoothing": k}
+                        for t, k in points]
     out = Path(out_dir) if out_dir else (run / "eval" if run is not None else None)
     if out is not None:
         from .plots import plot_talk
