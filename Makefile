@@ -47,7 +47,7 @@ test: lint
 
 # executed copies of the notebooks, figures inline, for reading without running (docs/notebooks)
 notebooks: $(STAMP)
-	$(PY) scripts/render_notebooks.py --mode quick
+	$(PY) scripts/render_notebooks.py --mode full
 
 strip-notebooks: $(STAMP)
 	$(PY) scripts/strip_notebooks.py

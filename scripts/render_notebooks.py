@@ -3,8 +3,10 @@ on the web sees without running anything (``notebooks/`` itself stays without ou
 
     python scripts/render_notebooks.py [--mode quick|full] [--out docs/notebooks]
 
-``make notebooks`` runs it. Full mode analyses ``runs/demo`` (``make demo``) when it is
-there; the copies say which mode and data they were made with in their first output.
+``make notebooks`` runs it (full mode). Full mode analyses ``SPEECHGRU_NOTEBOOK_RUN``, or
+``runs/demo`` (``make demo``) when it is there; the copies say which mode and data they
+were made with in their first output. The copies drop the library's log lines (stderr)
+and write paths from the repository's root.
 """
 
 from __future__ import annotations
@@ -19,9 +21,24 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _relative(output):
+    for key in ("text",):
+        if key in output:
+            output[key] = _scrub(output[key])
+    for mime, value in output.get("data", {}).items():
+        if mime.startswith("text/") and isinstance(value, str):
+            output["data"][mime] = _scrub(value)
+    return output
+
+
+def _scrub(text: str) -> str:
+    return (text.replace(str(ROOT.parent / "shared"), "../shared")
+            .replace(str(ROOT) + "/", "").replace(str(ROOT), "."))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mode", choices=["quick", "full"], default="quick")
+    ap.add_argument("--mode", choices=["quick", "full"], default="full")
     ap.add_argument("--out", default=str(ROOT / "docs" / "notebooks"))
     ap.add_argument("notebooks", nargs="*")
     args = ap.parse_args()
@@ -35,6 +52,11 @@ def main() -> None:
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         for cell in nb.cells:
             cell.metadata.pop("execution", None)
+            if cell.cell_type == "code":  # the reader's copy: no library log lines, and
+                # paths from the repository (no machine's absolute paths)
+                cell.outputs = [_relative(o) for o in cell.outputs
+                                if not (o.output_type == "stream" and o.name == "stderr")
+                                and "INFO:tensorflow" not in o.get("text", "")]
         target = out / path.name
         tmp = target.with_suffix(".ipynb.tmp")
         nbformat.write(nb, tmp)
