@@ -241,6 +241,38 @@ def test_a_lossy_files_overshoot_is_clipped_and_said_once(fmt, subtype, ext, exp
     assert_error(rc, err, str(wav), "refused")
 
 
+def test_listen_refuses_a_recording_shorter_than_one_window(exported, tmp_path, capsys):
+    root, _ = exported
+    short = write(tmp_path / "short.wav", tone(seconds=0.4))
+    rc, out, err = run_cli(capsys, "listen", root / "model", short)
+    assert_error(rc, err, str(short), "shorter than one window")
+    assert out == ""
+
+
+def test_bad_talk_folders_are_one_line_and_nothing_is_written(exported, synth_dir, tmp_path,
+                                                             capsys):
+    root, _ = exported
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no audio here")
+    out = tmp_path / "out"
+    rc, _, err = run_cli(capsys, "evaluate-stream", root / "model", "--data", synth_dir,
+                         "--talk", empty, "--out", out)
+    assert_error(rc, err, str(empty), "no audio files")
+    talk = tmp_path / "talk"
+    write(talk / "a" / "s1_nohash_0.wav", tone(seconds=2.0))
+    (talk / "manifest.csv").write_text("file,speaker,seconds,text\n"
+                                       "a/s1_nohash_0.wav,s1,2.0,HELLO\n"
+                                       "a/gone.wav,s1,2.0,HELLO\n")
+    rc, _, err = run_cli(capsys, "evaluate-stream", root / "model", "--data", synth_dir,
+                         "--talk", talk, "--out", out)
+    assert_error(rc, err, "manifest.csv:3", "gone.wav", "does not exist")
+    rc, _, err = run_cli(capsys, "train", "--data", synth_dir, "--talk", empty, "--out",
+                         tmp_path / "run")
+    assert_error(rc, err, str(empty), "no audio files")
+    assert not out.exists() and not (tmp_path / "run").exists()
+
+
 def _listen_stdin(model: Path, data: bytes, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "speechgru", "listen", str(model), "-",
                            "--json", *args], input=data, capture_output=True, timeout=300)

@@ -261,8 +261,19 @@ class Listener:
 
             stream = soxr.ResampleStream(sr, self.sample_rate, 1, dtype="float32",
                                          quality="HQ")
+        heard = 0
         for y in blocks:
-            yield self.feed(y if stream is None else stream.resample_chunk(y))
+            y = y if stream is None else stream.resample_chunk(y)
+            heard += len(y)
+            yield self.feed(y)
         if stream is not None:
-            yield self.feed(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+            y = stream.resample_chunk(np.zeros(0, np.float32), last=True)
+            heard += len(y)
+            yield self.feed(y)
+        # a window's samples: the first window completes only then
+        need = self.n_fft + (self.window - 1) * self.hop
+        if heard < need:
+            raise AudioError(f"{path}: {heard / self.sample_rate:.2f} s of audio, shorter than "
+                             f"one window ({need / self.sample_rate:.2f} s): nothing to listen "
+                             "to (speechgru predict answers a short clip)")
         yield self.flush()
