@@ -28,6 +28,22 @@ from .utils import inside
 CURVE_THRESHOLDS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
+def spoken_words(clips, rng: np.random.Generator, max_commands: int | None,
+                 max_others: int | None) -> tuple[list, list]:
+    """``(commands, other words)`` of ``clips`` to lay in a recording: the command clips
+    and the ``_unknown_`` clips of words (not windows of talk), each drawn down to its most
+    at random, kept in their order."""
+    commands = [c for c in clips if not c.label.startswith("_")]
+    others = [c for c in clips if c.label == UNKNOWN and c.word not in TALK_WORDS]
+    if max_commands is not None and len(commands) > max_commands:
+        commands = [commands[i] for i in sorted(rng.choice(len(commands), max_commands,
+                                                           replace=False))]
+    if max_others is not None and len(others) > max_others:
+        others = [others[i] for i in sorted(rng.choice(len(others), max_others,
+                                                       replace=False))]
+    return commands, others
+
+
 def build_recording(clips, noise_files, *, sample_rate: int = 16000, seed: int = 0,
                     gap: tuple[float, float] = (0.4, 1.6), noise_rms: float = 0.005,
                     background_seconds: float = 60.0, max_commands: int | None = None,
@@ -42,14 +58,7 @@ def build_recording(clips, noise_files, *, sample_rate: int = 16000, seed: int =
     from .audio import load_clip, read_audio, resample
 
     rng = np.random.default_rng(seed)
-    commands = [c for c in clips if not c.label.startswith("_")]
-    others = [c for c in clips if c.label == UNKNOWN and c.word not in TALK_WORDS]
-    if max_commands is not None and len(commands) > max_commands:
-        commands = [commands[i] for i in sorted(rng.choice(len(commands), max_commands,
-                                                           replace=False))]
-    if max_others is not None and len(others) > max_others:
-        others = [others[i] for i in sorted(rng.choice(len(others), max_others,
-                                                       replace=False))]
+    commands, others = spoken_words(clips, rng, max_commands, max_others)
     chosen = commands + others
     if not chosen:
         raise DataError("no command or _unknown_ clips to build a recording from")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import SILENCE, UNKNOWN
+from .config import SILENCE
 from .errors import DataError
 
 BANDS = (("clean", None), ("20-30 dB", (20.0, 30.0)), ("10-20 dB", (10.0, 20.0)),
@@ -326,22 +326,16 @@ class Hearing:
                  seed: int = 0, max_commands: int | None = 300,
                  max_others: int | None = 150, noise_seconds: float = 120.0,
                  sentences_alone: bool = True, progress: bool = True):
-        from .data.talk import SCREENED, TALK_WORDS
+        from .data.talk import SCREENED
         from .runtime.listener import Listener
+        from .stream_eval import spoken_words
 
         screened = [s for s in sentences if s.kind == SCREENED]
         if not screened:
             raise DataError("no sentence with a transcript free of command words to say "
                             "the words between")
         rng = np.random.default_rng(seed)
-        commands = [c for c in clips if not c.label.startswith("_")]
-        others = [c for c in clips if c.label == UNKNOWN and c.word not in TALK_WORDS]
-        if max_commands is not None and len(commands) > max_commands:
-            commands = [commands[i] for i in sorted(rng.choice(len(commands), max_commands,
-                                                               replace=False))]
-        if max_others is not None and len(others) > max_others:
-            others = [others[i] for i in sorted(rng.choice(len(others), max_others,
-                                                           replace=False))]
+        commands, others = spoken_words(clips, rng, max_commands, max_others)
         if not commands:
             raise DataError("no command clips to say in the room")
         chosen = commands + others

@@ -115,13 +115,18 @@ def set_again(run_dir: str | Path, threshold_data: list[str | Path] | None = Non
                            cache_dir=cache_dir, dirs=dirs)
     if data or dirs:
         run.save_data({**data, "threshold_data": dirs})
+    _save(run, point)
+    return point
+
+
+def _save(run: RunDir, point: dict) -> None:
+    """The point into ``operating_point.json`` and ``metrics.json``'s copy."""
     run.save_operating_point(point)
     metrics = run / "metrics.json"
     if metrics.is_file():
         m = read_json(metrics)
         m["operating_point"] = point
         atomic_write_text(metrics, json.dumps(m, indent=1))
-    return point
 
 
 LIVE_THRESHOLDS = tuple(round(0.5 + 0.01 * k, 2) for k in range(50))  # 0.50 ... 0.99
@@ -203,10 +208,5 @@ def choose_live(run_dir: str | Path, talk_dirs: list[str | Path] | None = None, 
                                               "false_alarms_per_hour_of_talk",
                                               "false_alarms_per_hour_of_noise")}}}
     if save:
-        run.save_operating_point(point)
-        metrics = run / "metrics.json"
-        if metrics.is_file():
-            m = read_json(metrics)
-            m["operating_point"] = point
-            atomic_write_text(metrics, json.dumps(m, indent=1))
+        _save(run, point)
     return point
