@@ -17,6 +17,7 @@ that fire, false alarms per hour of speech and of noise alone, and what fired in
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -259,8 +260,8 @@ class _Heard:
         listener.record, listener.record_levels = [], []
         listener.reset()
         samples = 0
-        with tqdm(total=total, desc=desc, unit="piece", disable=not progress,
-                  leave=False) as bar:
+        shown = progress and sys.stderr.isatty()
+        with tqdm(total=total, desc=desc, unit="piece", disable=not shown, leave=False) as bar:
             for pcm in pieces:
                 listener.feed(pcm)
                 samples += len(pcm)

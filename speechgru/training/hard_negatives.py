@@ -15,6 +15,7 @@ on.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def mine(run_dir: str | Path, talk_dirs: list[str | Path], out: str | Path | Non
         lis = Listener(model, variant, threshold=threshold, smoothing=1)
         sr = lis.sample_rate
         for k, s in enumerate(tqdm(todo, desc="mining talk", unit="sentence",
-                                   disable=not progress, leave=False)):
+                                   disable=not progress or not sys.stderr.isatty(), leave=False)):
             y, file_sr = read_audio(s.path)
             y = resample(y, file_sr, sr) if file_sr != sr else y
             lis.reset()
