@@ -76,7 +76,17 @@ def format_report(m: dict, *, brief: bool = False) -> str:
              f"false-accept rate {_pct(m['false_accept_rate'])}  "
              f"command recall {_pct(m['command_recall'])}"]
     point = m.get("operating_point")
-    if point:
+    if point and point.get("live"):
+        live = point["live"]
+        lines.append(f"the run's operating point, chosen live: threshold "
+                     f"{point['threshold']:.2f}, {point.get('smoothing', 2)} windows averaged "
+                     f"({'met' if live['met'] else 'NOT met, the fewest false alarms'}: "
+                     f"{_pct(live['command_recall'])} of {live['commands']} commands found, "
+                     f"{_pct(live['other_words_accepted'] or 0)} of other words fire, "
+                     f"{live['false_alarms_per_hour_of_talk']:.1f} false alarms per hour of "
+                     f"{live['talk_minutes']:.0f} min of talk; on lone clips it would have "
+                     f"been {point.get('clip_threshold') or 0:.2f})")
+    elif point:
         lines.append(f"the run's operating point: threshold {point['threshold']:.2f}, chosen on "
                      f"{point['chosen_on']} for at most "
                      f"{_pct(point['target_false_accept_rate'])} of them accepted")

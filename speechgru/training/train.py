@@ -373,7 +373,7 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
                       callbacks=[run_state, tensorboard], verbose=verbose, shuffle=False)
         _check_finite(model, run_dir)
     return finish(run, prep.labels, prep.x_val, prep.y_val, prep.val_clips,
-                  cache_dir=cache_dir)
+                  cache_dir=cache_dir, progress=verbose != 0)
 
 
 def _check_finite(model, run_dir: Path) -> None:
@@ -386,7 +386,7 @@ def _check_finite(model, run_dir: Path) -> None:
 
 def finish(run: RunDir, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
            val_clips: list[Clip], *, cache_dir: str | Path | None = ".cache/features",
-           **extra) -> dict:
+           progress: bool = False, **extra) -> dict:
     """Validation metrics (with ``extra`` entries), the operating point (on the validation
     clips and the run's ``threshold_data``), curves and confusion of the run's best model
     on its validation clips (``x_val`` their features, ``y_val`` their label indices)."""
@@ -408,7 +408,10 @@ def finish(run: RunDir, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
     if run.data().get("talk"):  # heard talk: the operating point is chosen live on it
         from .operating_point import choose_live
 
-        m["operating_point"] = choose_live(run.path)
+        if progress:
+            print("choosing the operating point live (the validation speakers in a room "
+                  "where people talk)", flush=True)
+        m["operating_point"] = choose_live(run.path, progress=progress)
     if state["history"]:  # an ensemble (speechgru ensemble) has no training history
         plot_curves(state["history"], run / "curves.png")
     plot_confusion(np.array(m["confusion"]), labels, run / "confusion.png",
