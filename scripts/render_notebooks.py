@@ -33,7 +33,8 @@ def _relative(output):
 
 def _scrub(text: str) -> str:
     return (text.replace(str(ROOT.parent / "shared"), "../shared")
-            .replace(str(ROOT) + "/", "").replace(str(ROOT), "."))
+            .replace(str(ROOT) + "/", "").replace(str(ROOT), ".")
+            .replace(str(Path.home()), "~"))
 
 
 def main() -> None:
