@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import math
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from ..features.maths import frame_count
 from .recognizer import DEFAULT_THRESHOLD, _read_model_dir
 from .tflite import FrameFrontend, StreamStep
 
-LEVEL_FRAMES = 256  # frame levels kept for the pause check (5 s at 20 ms hops)
 MAX_SMOOTHING = 64  # windows (16 s at the default 4 phases of a 1 s window)
 MAX_SUPPRESSION_MS = 3_600_000.0
 
@@ -135,12 +133,10 @@ class Listener:
             raise ConfigError(f"phases must be in 1..{self.window}, got {phases}")
         self.decider = Decider(self.labels, threshold, smoothing, suppression_ms)
         self.threshold, self.smoothing, self.phases = threshold, smoothing, phases
-        self.suppression = suppression_ms / 1000.0
         self.record: list[tuple[float, np.ndarray]] | None = None  # windows, when a list
         self.record_levels: list[float] | None = None  # every frame's level, when a list
         # c0 of the orthonormal DCT is sqrt(n_mels) times the mean log-mel level (dB)
         self._level_scale = 1.0 / np.sqrt(f.n_mels)
-        self.decider.levels = self._level_span
         for name in ("frontend.tflite", f"stream_{variant}.tflite"):
             if not self.manifest.has(name):
                 have = sorted(n for n in self.manifest.files if n.endswith(".tflite"))
@@ -167,26 +163,11 @@ class Listener:
         self._frame = 0  # index of the next MFCC frame
         self._states = self.step.zero_states(self.phases)  # row k: phase k
         self.decider.reset()
-        self._levels: collections.deque[float] = collections.deque(maxlen=LEVEL_FRAMES)
         if self.record is not None:
             self.record = []
         if self.record_levels is not None:
             self.record_levels = []
         self.last_window = None  # (centre in s, probabilities) of the latest full window
-
-    def frame_time(self, index: int) -> float:
-        """The centre of frame ``index``, in seconds from the start of the stream."""
-        return (index * self.hop + self.n_fft / 2) / self.sample_rate
-
-    def _level_span(self, t0: float, t1: float) -> np.ndarray:
-        """The levels (dB) of the frames heard so far whose centres lie in [t0, t1]."""
-        last = self._frame  # frames up to the one being advanced
-        first = last - len(self._levels) + 1
-        lo = max(first, int(np.ceil((t0 * self.sample_rate - self.n_fft / 2) / self.hop)))
-        hi = min(last, int(np.floor((t1 * self.sample_rate - self.n_fft / 2) / self.hop)))
-        if hi < lo:
-            return np.zeros(0)
-        return np.asarray(self._levels, np.float64)[lo - first:hi - first + 1]
 
     def _advance(self, frames: np.ndarray) -> list[dict]:
         """One frame through every phase (``frames``: that frame once per phase, in the
@@ -222,12 +203,10 @@ class Listener:
         if n > 0:
             # the block's frames quantized once, each repeated for the phases
             mfcc = self.frontend.frames(self._buf, n)
-            levels = mfcc[:, 0] * self._level_scale  # each frame's mean log-mel level, dB
+            if self.record_levels is not None:  # each frame's mean log-mel level, dB
+                self.record_levels += (mfcc[:, 0] * self._level_scale).tolist()
             rows = np.repeat(self.step.codes(mfcc), self.phases, axis=0)
-            for i, j in enumerate(range(0, n * self.phases, self.phases)):
-                self._levels.append(float(levels[i]))
-                if self.record_levels is not None:
-                    self.record_levels.append(float(levels[i]))
+            for j in range(0, n * self.phases, self.phases):
                 found += self._advance(rows[j:j + self.phases])
             self._buf = self._buf[n * self.hop:]
         return found

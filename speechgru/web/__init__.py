@@ -106,7 +106,8 @@ def write_page(model_dir: str | Path, out: str | Path, *, tasks_audio_dir: str |
     settings (``page.json``)."""
     from ..export.metadata import read_metadata
     from ..export.variants import _swap_in
-    from ..runtime.recognizer import _read_model_dir
+    from ..runtime.listener import check_decision
+    from ..runtime.recognizer import DEFAULT_THRESHOLD, _read_model_dir
 
     model_dir, out = Path(model_dir), Path(out)
     manifest, features, labels = _read_model_dir(model_dir)
@@ -120,14 +121,11 @@ def write_page(model_dir: str | Path, out: str | Path, *, tasks_audio_dir: str |
                           "(exported by an older speechgru): export the run again")
     if smoothing is None:  # the operating point's when it was chosen live, else 2
         smoothing = manifest.smoothing or 2
-    if smoothing < 1 or suppression_ms < 0 or not 1 <= phases <= features.num_frames:
-        raise ConfigError(f"need smoothing >= 1, suppression_ms >= 0 and phases in "
-                          f"1..{features.num_frames}; got {smoothing}, {suppression_ms}, "
-                          f"{phases}")
+    if not 1 <= phases <= features.num_frames:
+        raise ConfigError(f"phases must be in 1..{features.num_frames}, got {phases}")
     if threshold is None:
-        threshold = manifest.threshold or 0.6
-    if not 0.0 < threshold <= 1.0:
-        raise ConfigError(f"threshold {threshold}: must be in (0, 1]")
+        threshold = manifest.threshold or DEFAULT_THRESHOLD
+    check_decision(threshold, smoothing, suppression_ms)  # as listen checks them
     _check_out(out, force)
     client = tasks_audio(tasks_audio_dir)
     version = json.loads((client / "package.json").read_text())["version"]
