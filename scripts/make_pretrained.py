@@ -199,6 +199,15 @@ def _manifest_again(out: Path) -> None:
                    operating_point=manifest.get("operating_point"))
 
 
+def write_base(run: Path, out: Path) -> None:
+    """The run's config, labels and best weights in ``out/base``: the base a word of one's
+    own starts from (``speechgru train --words WORD``, :mod:`speechgru.training.base`)."""
+    base = out / "base"
+    base.mkdir(exist_ok=True)
+    for name in ("config.json", "labels.txt", "best.keras"):
+        shutil.copyfile(run / name, base / name)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bench-talk", help="scripts/bench_talk.py's --out (its scores/)")
@@ -209,6 +218,8 @@ def main():
     ap.add_argument("--run", default="runs/speech-commands-12")
     ap.add_argument("--out", default=str(ROOT / "models" / "speech-commands-12"))
     ap.add_argument("--cache", default=".cache/features")
+    ap.add_argument("--base-only", action="store_true",
+                    help="only write the run's weights into --out/base (a box made before)")
     ap.add_argument("--card-only", action="store_true",
                     help="only write the bench's figures into the card in --out (no export)")
     args = ap.parse_args()
@@ -231,6 +242,11 @@ def main():
         row = next(r for r in ROWS if r in bench["speech_commands"])
         return measured_before(bench, row, threshold=point.get("threshold"))
 
+    if args.base_only:
+        write_base(Path(args.run), Path(args.out))
+        _manifest_again(Path(args.out))
+        print(f"wrote {args.out}/base")
+        return
     if args.card_only:
         if not (args.bench or args.bench_talk) or not old_card.is_file():
             ap.error("--card-only needs --bench-talk (or --bench) and a card in --out")
@@ -268,6 +284,7 @@ def main():
     out = Path(args.out)
     card = out / "README.md"
     card.write_text(card.read_text() + "\n" + measured())
+    write_base(run, out)
     _manifest_again(out)
     print(f"wrote {out} ({len(report['models'])} files)")
 

@@ -161,11 +161,64 @@ def _run_config(args):
         overrides["words"] = _words(args.words)
     if args.seed is not None:
         overrides["seed"] = args.seed
+    if getattr(args, "say", None):
+        overrides["say"] = tuple(args.say)
     if overrides:
         train = TrainConfig.from_dict({**config.train.to_dict(), **overrides},
                                       source="command line")
         config = RunConfig(config.features, config.model, train)
     return config
+
+
+def _train_config(args):
+    """The run's config: ``--config`` with the command line's overrides; with ``--words`` and
+    no ``--data``, a word of one's own from synthetic voices (:mod:`.training.own_word`);
+    ``--base`` a run (or model directory) whose weights it starts from."""
+    if getattr(args, "_config", None) is not None:
+        return args._config
+    from .errors import ConfigError
+
+    base = None if args.base in (None, "none") else args.base
+    if not args.data:
+        from .training.base import default_base
+        from .training.own_word import check_words, kokoro_missing, own_word_config
+
+        if args.words is None:
+            raise ConfigError("train needs --data DIR, or --words WORD for a word of your own "
+                              "from synthetic voices (or --resume to continue a run)")
+        words = _words(args.words)
+        check_words(words)
+        if args.base is None:
+            base = default_base()
+        config = _load_config(args.config)
+        args._missing_kokoro = kokoro_missing()
+        if args._missing_kokoro and not args.talk:
+            raise ConfigError(f"--words {args.words} without recordings needs Kokoro's neural "
+                              f"voices ({args._missing_kokoro}) or real speech: give --talk "
+                              "DIR (continuous speech) or --data DIR (recordings)")
+        args._config = own_word_config(words, base=base, kokoro=not args._missing_kokoro,
+                                       config=config, epochs=args.epochs, seed=args.seed,
+                                       say=tuple(args.say))
+        return args._config
+    config = _run_config(args)
+    if base is not None:
+        import dataclasses
+
+        from .training.base import base_run
+
+        have = base_run(base).config()
+        if args.config is None:  # the base's features and model are the run's
+            config = dataclasses.replace(config, features=have.features, model=have.model)
+        config = dataclasses.replace(config, train=dataclasses.replace(
+            config.train, base=str(base_run(base).path.absolute())))
+    args._config = config
+    return config
+
+
+def _load_config(path):
+    from .config import RunConfig
+
+    return RunConfig.load(path) if path else None
 
 
 def cmd_train(args) -> int:
@@ -195,9 +248,15 @@ def cmd_train(args) -> int:
                                   "config.json, and --config/--words/--seed ask for another; "
                                   "drop them or start a new run")
     else:
+        config = _train_config(args)
         if not args.data:
-            raise ConfigError("train needs --data DIR (or --resume to continue a run)")
-        config = _run_config(args)
+            base = config.train.base or "no base (random weights)"
+            voices = ("espeak-ng's" if config.train.kokoro_per_word == 0 else
+                      "espeak-ng's and Kokoro's")
+            print(f"a word of your own: {', '.join(config.train.words)} in {voices} voices, "
+                  f"from {base}, {config.train.epochs} epochs", flush=True)
+            if getattr(args, "_missing_kokoro", None):
+                print(f"  (without Kokoro: {args._missing_kokoro})", flush=True)
     m = train(args.data, args.out, config, resume=args.resume,
               resume_epochs=args.epochs if args.resume else None, cache_dir=args.cache_dir,
               strategy=args.strategy, noise_dirs=args.noise,
@@ -570,7 +629,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="the run directory")
     s.add_argument("--config", help="a JSON file with features / model / train sections")
     s.add_argument("--epochs", type=int, help="with --resume: must equal the run's epochs")
-    s.add_argument("--words", help="comma-separated command words")
+    s.add_argument("--words", help="comma-separated command words; without --data, words "
+                   "of your own said by synthetic voices (a phrase: lights_on)")
+    s.add_argument("--base", help="a finished run (or a model directory holding base/) whose "
+                   "weights the run starts from; without --data the model in the box's "
+                   "(models/speech-commands-12); none: random weights")
+    s.add_argument("--say", action="append", default=[], metavar="WORD=TEXT",
+                   help="how a word is said when not as written, for its synthetic takes "
+                   "(repeatable; e.g. xiaomi='shao me')")
     s.add_argument("--seed", type=int)
     s.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last finished epoch")
@@ -767,7 +833,7 @@ def main(argv: list[str] | None = None) -> int:
                            "predict and listen)")
     if args.command == "train" and not args.resume:
         try:  # a bad --config is said before TensorFlow is imported (seconds, ~600 MB)
-            _run_config(args)
+            _train_config(args)
         except SpeechGRUError as exc:
             return _fail(args, str(exc))
     if args.verbose:  # TensorFlow's and LiteRT's own log lines too

@@ -17,6 +17,7 @@ from typing import Any, Self
 from .errors import ConfigError
 
 _WORD = re.compile(r"[^\W_][\w-]{0,63}")
+_SAID = re.compile(r"[^\W\d_][^\W\d_' -]*(?:['\- ][^\W\d_]+)*")
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
@@ -378,6 +379,13 @@ class TrainConfig(_JSONConfig):
     # same split): its probabilities on each augmented training batch, as the student sees
     # it (speechgru.training.teacher.run_teacher); "": the speech-embedding teacher
     teacher_run: str = ""
+    # how a word is said when not as it is written, for its synthetic takes: "word=text"
+    # entries (a name respelled: "xiaomi=shao me"); its near-misses are the text's
+    say: tuple[str, ...] = ()
+    # a base that already knows speech: a finished run whose weights this run starts from
+    # (its features and model sections are this run's; speechgru.training.base), e.g.
+    # models/speech-commands-12/base; "": random weights
+    base: str = ""
     # real voices in `_unknown_`: the share of each epoch's unknown clips drawn from real
     # (not synthetic) recordings when there are both (0: as they fall from the pool), and
     # real command clips played backwards as
@@ -410,6 +418,11 @@ class TrainConfig(_JSONConfig):
     mixup: float = 0.0
 
     @property
+    def said(self) -> dict[str, str]:
+        """:attr:`say` as word → text."""
+        return dict(entry.split("=", 1) for entry in self.say)
+
+    @property
     def labels(self) -> list[str]:
         """The run's classes in the model's output order: silence, unknown, the words."""
         return [SILENCE, UNKNOWN, *self.words]
@@ -419,6 +432,7 @@ class TrainConfig(_JSONConfig):
         _check_type(self, "reversed_negatives", bool)
         _check_type(self, "unknown_by_word", bool)
         _check_type(self, "teacher_run", str)
+        _check_type(self, "base", str)
         _check(not self.teacher_run or self.distill > 0,
                f"teacher_run = {self.teacher_run!r} needs distill > 0 (the teacher's weight "
                "in the targets)")
@@ -455,6 +469,14 @@ class TrainConfig(_JSONConfig):
                f"words must be a non-empty list of words (letters, digits, '_', '-', not "
                f"starting with '_'), got {self.words!r}")
         _check(len(set(self.words)) == len(self.words), f"words repeat: {self.words!r}")
+        for entry in self.say if isinstance(self.say, tuple) else [self.say]:
+            word, _, text = entry.partition("=") if isinstance(entry, str) else ("", "", "")
+            _check(word in self.words and _SAID.fullmatch(text) is not None
+                   and len(text.split()) <= 4,
+                   f"say {entry!r}: give WORD=TEXT, WORD one of the words {self.words!r} and "
+                   "TEXT how it is said (at most 4 words of letters, spaces, ' and -)")
+        _check(len({e.partition("=")[0] for e in self.say}) == len(self.say),
+               f"say names a word twice: {self.say!r}")
         _check(isinstance(self.snr_db, tuple) and len(self.snr_db) == 2
                and all(isinstance(v, int | float) and not isinstance(v, bool)
                        and math.isfinite(v) and -30 <= v <= 100 for v in self.snr_db)

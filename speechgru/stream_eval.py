@@ -142,7 +142,11 @@ def _sources(target: Path, data_dir, split: str | None):
     if split is not None:
         raise ConfigError("--split needs the run directory (a model directory does not know "
                           "which clips it was trained on); give --data DIR alone")
-    ds = scan_dataset(data_dir)
+    from .runtime.manifest import Manifest
+
+    # the model's own words are its commands there (a word of one's own too)
+    words = tuple(k for k in Manifest(target).data.get("labels", []) if not k.startswith("_"))
+    ds = scan_dataset(data_dir, words=words or None)
     return ds.clips, ds.noise_files, None
 
 

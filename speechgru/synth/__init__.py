@@ -310,7 +310,8 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
                        other_per_word: int | None = None, num_speakers: int | None = None,
                        sample_rate: int = 16000, noise_seconds: float = 30.0,
                        engine=None, vocabulary: tuple[str, ...] = (),
-                       vocabulary_per_word: int = 2) -> dict:
+                       vocabulary_per_word: int = 2, say: dict[str, str] | None = None
+                       ) -> dict:
     """Write a synthetic Speech Commands–layout dataset into the new or empty folder
     ``out_dir``; returns a summary dict.
 
@@ -325,6 +326,8 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
         variety: see :func:`speechgru.synth.kokoro.vocabulary`).
     engine : who speaks: :class:`EspeakEngine` (default) or
         :class:`speechgru.synth.kokoro.KokoroEngine`.
+    say : how a word is said when not as it is written (word → text, e.g. a name
+        respelled: ``{"xiaomi": "shao me"}``); its folder keeps the word.
     """
     if per_word < 1:
         raise SynthError(f"per_word must be >= 1, got {per_word}")
@@ -340,7 +343,8 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
     other_n = other_per_word if other_per_word is not None else max(2, per_word // 3)
     if other_words is None:
         other_words = OTHER_WORDS + (MORE_OTHER_WORDS if extra_words else ())
-    same = set(engine.homophones(tuple(w.replace("_", " ") for w in words),
+    say = say or {}
+    same = set(engine.homophones(tuple(say.get(w, w).replace("_", " ") for w in words),
                                  tuple(dict.fromkeys((*other_words, *vocabulary)))))
     other_words = tuple(w for w in other_words if w not in same)
     vocabulary = tuple(w for w in vocabulary if w not in same and w not in other_words)
@@ -352,7 +356,8 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
             + [(w, vocabulary_per_word) for w in vocabulary]:
         for _ in range(count):
             voice = voices[int(rng.integers(len(voices)))]
-            plan.append((word, voice, word + str(rng.choice(["", ".", "!", "?"]))))
+            plan.append((word, voice, say.get(word, word) + str(rng.choice(["", ".", "!",
+                                                                             "?"]))))
     babble_words = other_words or vocabulary or words
     babble_plan = [(str(rng.choice(babble_words)), voices[int(rng.integers(len(voices)))])
                    for _ in range(int(noise_seconds * 6))]
@@ -459,6 +464,7 @@ def recipe_synth(words: tuple[str, ...], per_word: int, seed: int, *,
                  log=print, engine: str = "espeak", speakers: int | None = None,
                  other_per_word: int | None = None, kokoro_model: str | Path | None = None,
                  kokoro_voices: str | Path | None = None, vocabulary: int = 0,
+                 others: bool = True, say: dict[str, str] | None = None,
                  progress: bool = True) -> Path:
     """The recipe's synthetic speech for ``words`` and, as negatives, the usual non-command
     words and near-misses, never one of ``words``: made once, offline, into
@@ -473,31 +479,40 @@ def recipe_synth(words: tuple[str, ...], per_word: int, seed: int, *,
     only) the set holds instead that many more words drawn from misaki's lexicon
     (:func:`.kokoro.vocabulary`), two clips each, said by the same speakers as the set
     without it (a set of its own: the commands' set is made and cached once either way).
+    With ``others=False`` the set holds the words and their near-misses only (a new word's
+    own set, beside the commands' set that holds the usual other words: see
+    :func:`speechgru.training.data.with_recipe_synth`). ``say``: how a word is said when not
+    as it is written (word → text; its near-misses are the text's).
     """
     from ..utils import owned_tempdir, publish_tree
 
     spoken = tuple(w.replace("_", " ") for w in words)
+    said = {w.replace("_", " "): t for w, t in (say or {}).items()}  # by the spoken word
+    heard = tuple(said.get(w, w) for w in spoken)  # what is said
     if engine == "kokoro":
         from .kokoro import KokoroEngine
 
         speaker = KokoroEngine(model=kokoro_model, voices=kokoro_voices, progress=progress)
-        near = list(near_misses(words))
+        near = list(near_misses(heard))
     elif vocabulary:
         raise SynthError("more words (vocabulary) are spoken by Kokoro only: engine kokoro")
     elif engine == "espeak":
         speaker = EspeakEngine()
-        near = [c for w in spoken if w not in COMMANDS for c in confusable_words(w)]
+        near = [c for w in heard if w not in COMMANDS for c in confusable_words(w)]
     else:
         raise SynthError(f"unknown synthesis engine {engine!r}: espeak or kokoro")
-    others = tuple(w for w in dict.fromkeys((*OTHER_WORDS, *near)) if w not in spoken)
+    usual = OTHER_WORDS if others else ()
+    others = tuple(w for w in dict.fromkeys((*usual, *near)) if w not in (*spoken, *heard))
     what = (_README_HEAD, spoken, others, per_word, seed)
+    if said:  # (keys of sets made without it are what they were)
+        what += (tuple(sorted(said.items())),)
     vocab, name = (), f"{per_word}x{seed}"
     if engine != "espeak":  # (the espeak key is what it always was)
         what += (speaker.key(), speakers, other_per_word)
     if vocabulary:
         from .kokoro import vocabulary as draw_vocabulary
 
-        vocab = draw_vocabulary(speaker.lexicon, spoken, vocabulary, seed, exclude=others)
+        vocab = draw_vocabulary(speaker.lexicon, heard, vocabulary, seed, exclude=others)
         what += (vocab,)
         spoken, others, name = (), (), f"vocabulary{vocabulary}x{seed}"
     key = hashlib.sha1(repr(what).encode()).hexdigest()[:12]
@@ -510,6 +525,7 @@ def recipe_synth(words: tuple[str, ...], per_word: int, seed: int, *,
     with owned_tempdir(out.parent, out.name) as tmp:
         # a phrase "lights_on" is spoken "lights on" and written to lights_on/
         synthesize_dataset(tmp, per_word=per_word, seed=seed, words=spoken, other_words=others,
+                           say=said,
                            num_speakers=speakers, other_per_word=other_per_word,
                            engine=speaker, vocabulary=vocab)
         publish_tree(tmp)

@@ -46,26 +46,41 @@ def _generated_noise(features: FeatureConfig, count: int, seed: int) -> np.ndarr
     return np.stack(out)
 
 
+#: the commands' Kokoro set that a new word's run hears as its Kokoro other words: these
+#: many clips per command (the set of the model in the box, made once and cached)
+SHARED_KOKORO_PER_WORD = 60
+
+
 def with_recipe_synth(data_dirs: list[str | Path], config: RunConfig, *, log=print
                       ) -> list[str | Path]:
-    """``data_dirs`` plus the recipe's synthetic speech of the run's words when they hold
-    real speech: espeak-ng's (``train.synth_per_word`` per word) and Kokoro's neural voices
-    (``train.kokoro_per_word``, and ``train.kokoro_vocabulary`` more words in the same
-    voices), each made once and cached; a synthetic set given as data
-    gets nothing more."""
+    """``data_dirs`` plus the recipe's synthetic speech of the run's words: espeak-ng's
+    (``train.synth_per_word`` per word) and Kokoro's neural voices (``train.kokoro_per_word``,
+    and ``train.kokoro_vocabulary`` more words in the same voices), each made once and
+    cached; a synthetic set given as data gets nothing more.
+
+    With no ``data_dirs`` (a word of one's own without recordings) the synthetic speech is
+    the data. For words that are not all commands, Kokoro's set holds the words and their
+    near-misses only, and the commands' Kokoro set (the usual other words, the commands and
+    their near-misses in the same voices: made once for every word) is added as other
+    words: a new word costs its own clips alone."""
+    from ..config import COMMANDS
     from ..synth import is_synthetic, recipe_synth
 
     tc = config.train
-    if not data_dirs or any(is_synthetic(d) for d in data_dirs):
+    if any(is_synthetic(d) for d in data_dirs):
         return list(data_dirs)
     out = list(data_dirs)
     if tc.synth_per_word:
-        out.append(recipe_synth(tc.words, tc.synth_per_word, tc.synth_seed, log=log))
+        out.append(recipe_synth(tc.words, tc.synth_per_word, tc.synth_seed, log=log,
+                                say=tc.said))
+    new_words = not set(tc.words) <= set(COMMANDS)
+    kokoro = {"log": log, "engine": "kokoro", "speakers": tc.kokoro_speakers,
+              "other_per_word": tc.kokoro_other_per_word, "progress": log is print}
     if tc.kokoro_per_word:
-        out.append(recipe_synth(tc.words, tc.kokoro_per_word, tc.synth_seed, log=log,
-                                engine="kokoro", speakers=tc.kokoro_speakers,
-                                other_per_word=tc.kokoro_other_per_word,
-                                progress=log is print))
+        out.append(recipe_synth(tc.words, tc.kokoro_per_word, tc.synth_seed,
+                                others=not new_words, say=tc.said, **kokoro))
+    if tc.kokoro_per_word and new_words:
+        out.append(recipe_synth(COMMANDS, SHARED_KOKORO_PER_WORD, tc.synth_seed, **kokoro))
     if tc.kokoro_per_word and tc.kokoro_vocabulary:  # more words, in the same voices
         out.append(recipe_synth(tc.words, tc.kokoro_per_word, tc.synth_seed, log=log,
                                 engine="kokoro", speakers=tc.kokoro_speakers,

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from ..data.cache import extract_features
-from ..data.layouts import Clip, scan_dataset
+from ..data.layouts import Clip, detect_layout, scan_dataset
 from ..errors import ConfigError, DataError
 from ..utils import DirLock, atomic_write_text, inside
 from .data import (
@@ -276,7 +276,15 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
         if config.train.teacher_run:  # the run's config names its teacher wherever it resumes
             config = dataclasses.replace(config, train=dataclasses.replace(
                 config.train, teacher_run=str(Path(config.train.teacher_run).absolute())))
+        if config.train.base:  # named absolute in the run; its fit is said before any work
+            from .base import base_run, check_config
+
+            config = dataclasses.replace(config, train=dataclasses.replace(
+                config.train, base=str(base_run(config.train.base).path.absolute())))
+            check_config(config, config.train.base)
         own = list(data_dirs or [])  # the user's data (the recipe's speech is added)
+        for d in own:  # a folder without audio is said before any synthesis
+            detect_layout(Path(d))
         data_dirs = with_recipe_synth(data_dirs or [], config,
                                       log=print if verbose != 0 else (lambda *_: None))
         splits, bad = plan_splits(data_dirs, config, noise_dirs, talk_dirs, hard_negatives)
@@ -349,10 +357,18 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
             model = run.load_model("last")
         else:
             F = config.features
+            mean, variance = prep.x_train.mean(axis=(0, 1)), prep.x_train.var(axis=(0, 1)) + 1e-6
+            if tc.base:  # its weights expect its normalisation
+                from ..models.build import normalization_stats
+                from .base import load_base, start_from
+
+                base_labels, base_model = load_base(tc.base)
+                mean, variance = normalization_stats(base_model)
             model = build_model(config.model, Mode.TRAINING, num_frames=F.num_frames,
                                 num_features=F.num_features, num_classes=len(prep.labels),
-                                mean=prep.x_train.mean(axis=(0, 1)),
-                                variance=prep.x_train.var(axis=(0, 1)) + 1e-6)
+                                mean=mean, variance=variance)
+            if tc.base:
+                start_from(model, base_model, base_labels, prep.labels)
             _compile(model, config, steps)
     start = state["epoch"]
     if start < tc.epochs and not state.get("stopped_early"):

@@ -1,0 +1,268 @@
+"""The bench of words never trained as commands: each trained from synthetic voices alone
+(``speechgru train --words WORD`` with no recordings of it), judged on real takes of it by
+people the project never heard and on real talk never trained on.
+
+Words: "happy", "cat" and "bed" (Speech Commands' 1,555 speakers of
+``speech_commands_unknown``), FSDD's "seven" (6 speakers), "marvin" and "sheila" (the 161
+speakers' own other words), and a two-word phrase, "happy cat", made of one speaker's two
+real takes 0.15 s apart.
+
+Bases (``--bases``):
+
+* ``clean``: a base that knows speech but has never heard a real take of any bench word:
+  the recipe of the model in the box (``models/speech-commands-12``) trained on the 161
+  speakers' ten command folders only (their other words and the 1,555 speakers left out),
+  the talk's train speakers and the noise. The box itself heard real takes of most bench
+  words (as other words), so it cannot be judged on them; this base is the box's recipe
+  without them.
+* ``scratch``: no base, the same data and epochs from random weights.
+
+Each word's run hears the word's synthetic takes (espeak and Kokoro), the recipe's
+synthetic other words, the 161 speakers' ten commands as real other words, the talk's
+train speakers (``--talk``) and the noise; its operating point is chosen live on the talk's
+validation speakers. It is scored on its exported streaming model:
+
+* **real takes recognised**: each real take alone (one second, its own silence around it)
+  streamed at the run's threshold and smoothing; and the same takes in the room benchmark
+  (``evaluate-stream --talk``: after real sentences, over noise at SNR bands);
+* **false alarms per hour** of the talk's test speakers' sentences alone (never trained on);
+* **minutes**: synthesis (made once per word, the same for every seed) and training.
+
+Run::
+
+    python scripts/bench_own_word.py [--words happy cat bed seven marvin sheila happy_cat]
+        [--bases clean scratch] [--seeds 0 1 2] [--out runs/own-word] [--report]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_accuracy as ba  # noqa: E402
+
+from speechgru.config import (  # noqa: E402
+    COMMANDS,
+    FeatureConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
+
+TALK = ba.SHARED / "continuous_speech"
+FSDD = ba.SHARED / "fsdd"
+
+
+def real_commands(out: Path) -> list[Path]:
+    """The 161 speakers' ten command folders and their silence, without their other words:
+    views of symbolic links under ``out`` (never copies)."""
+    views = []
+    for src in (ba.HALF, ba.EXTRA):
+        view = out / "real" / f"commands-{src.name.rsplit('_', 1)[-1]}"
+        for word in (*COMMANDS, "_silence_"):
+            link = view / word
+            if not link.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(src / word, target_is_directory=True)
+        views.append(view)
+    return views
+
+
+def clean_base(args) -> Path:
+    """The box's recipe on speech that holds no real take of a bench word."""
+    from speechgru.training.train import train
+
+    run = Path(args.out) / "base-clean"
+    if (run / "metrics.json").is_file():
+        return run
+    if (run / "state.json").is_file():
+        train(None, run, resume=True, cache_dir=args.cache, verbose=1)
+        return run
+    config = RunConfig(FeatureConfig(), ModelConfig(), TrainConfig(
+        validation_percent=10.0, testing_percent=0.0, seed=0, epochs=args.base_epochs,
+        **ba.VOCAB))
+    train(real_commands(Path(args.out)), run, config, cache_dir=args.cache, verbose=1,
+          noise_dirs=[ba.NOISE], talk_dirs=[TALK])
+    return run
+
+
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+WORDS = ("happy", "cat", "bed", "seven", "marvin", "sheila")
+BASES = ("clean", "scratch")
+
+
+def _link(link: Path, target: Path) -> None:
+    if not link.is_symlink():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
+
+
+def takes(out: Path, word: str) -> Path:
+    """A folder whose ``word/`` holds the real takes of ``word`` and whose other folders
+    hold real other words (views of links, never copies)."""
+    if word in ("happy", "cat", "bed"):
+        return ba.UNKNOWN_WORDS
+    if word in DIGITS:  # FSDD's digits as folders of words
+        view = out / "real" / "fsdd"
+        for f in sorted((FSDD / "recordings").glob("*.wav")):
+            digit, speaker, index = f.stem.split("_")
+            _link(view / DIGITS[int(digit)] / f"{speaker}_nohash_{index}.wav", f)
+        return view
+    view = out / "real" / "sc-other-words"  # the 161 speakers' own other words
+    for src in (ba.HALF, ba.EXTRA):
+        for f in sorted((src / "_unknown_").glob("*.wav")):
+            said, rest = f.name.split("_", 1)
+            _link(view / said / rest, f)
+    return view
+
+
+def trained(args, word: str, base: str, seed: int) -> tuple[Path, float]:
+    """The word's run (no recordings of it; talk and noise), and its minutes."""
+    from speechgru.training.own_word import own_word_config
+    from speechgru.training.train import train
+
+    run = Path(args.out) / f"{word}-{base}-seed{seed}"
+    timing = run / "minutes.json"
+    if (run / "metrics.json").is_file() and timing.is_file():
+        return run, json.loads(timing.read_text())["minutes"]
+    import shutil
+
+    shutil.rmtree(run, ignore_errors=True)
+    config = own_word_config((word,), base=clean_base(args) if base == "clean" else None,
+                             kokoro=True, seed=seed, epochs=args.epochs.get(base))
+    t = time.perf_counter()
+    train(None, run, config, cache_dir=args.cache, verbose=0, noise_dirs=[ba.NOISE],
+          talk_dirs=[TALK])
+    minutes = (time.perf_counter() - t) / 60
+    timing.write_text(json.dumps({"minutes": minutes}))
+    return run, minutes
+
+
+def score(args, word: str, base: str, seed: int) -> dict:
+    kept = Path(args.out) / "scores" / f"{word}-{base}-seed{seed}.json"
+    if kept.is_file():
+        return json.loads(kept.read_text())
+    import tempfile
+
+    from speechgru.data.cache import extract_features
+    from speechgru.data.layouts import scan_dataset
+    from speechgru.stream_eval import export_stream
+    from speechgru.talk_eval import evaluate_talk
+    from speechgru.training.run_dir import RunDir
+
+    run, minutes = trained(args, word, base, seed)
+    point = RunDir(run).operating_point()
+    threshold, smoothing = point["threshold"], int(point.get("smoothing", 2))
+    data = takes(Path(args.out), word)
+    # lone takes: each one-second take, the word if the model says it at its threshold
+    config, labels, model = RunDir(run).load()
+    clips = [c for c in scan_dataset(data, words=(word,)).clips if c.label == word]
+    feats = extract_features(clips, config.features, cache_dir=args.cache, progress=False)
+    probs = model.predict(feats.x, batch_size=256, verbose=0)
+    k = labels.index(word)
+    lone = float(np.mean((probs.argmax(1) == k) & (probs[:, k] >= threshold)))
+    top1 = float(np.mean(probs.argmax(1) == k))
+    with tempfile.TemporaryDirectory(prefix="bench-own-word-") as tmp:
+        model_dir = export_stream(RunDir(run), Path(tmp) / "model", "float32")
+        room = evaluate_talk(model_dir, [TALK], data_dir=data, noise_dir=ba.NOISE,
+                             threshold=threshold, smoothing=smoothing, thresholds=(),
+                             progress=False, points=((0.5, smoothing), (0.8, smoothing),
+                                                     (0.9, smoothing)))
+    out = {"word": word, "base": base, "seed": seed, "run": str(run), "minutes": minutes,
+           "threshold": threshold, "smoothing": smoothing, "live": point.get("live"),
+           "takes": len(feats.clips), "speakers": len({c.speaker for c in feats.clips}),
+           "lone_recognised": lone, "lone_top1": top1,
+           "room_found": room["command_recall"],
+           "room_per_band": {b: v["command_recall"] for b, v in room["per_band"].items()},
+           "other_words_fire": room["other_words_accepted"],
+           "fa_per_hour_speech": room["false_alarms_per_hour_of_speech"],
+           "fa_per_hour_sentences": room["sentences_alone"]["false_alarms_per_hour"],
+           "sentences_minutes": 60 * room["sentences_alone"]["speech"]["screened"]["hours"],
+           "fired_in_talk": [d["text"] for d in room["sentences_alone"]["fired_in_talk"]][:20],
+           "points": room["points"]}
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps(out, indent=1))
+    print(json.dumps({k: v for k, v in out.items() if k not in ("points", "fired_in_talk")}),
+          flush=True)
+    return out
+
+
+def report(scores: list[dict]) -> None:
+    def spread(rs, get, pct=True):
+        v = [get(r) for r in rs]
+        f = (lambda x: f"{100 * x:.1f}") if pct else (lambda x: f"{x:.1f}")
+        return f"{f(np.mean(v))} ({f(min(v))}–{f(max(v))})" if len(v) > 1 else f(v[0])
+
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in scores:
+        groups.setdefault((r["word"], r["base"]), []).append(r)
+    print("| word | base | seeds | real takes (speakers) | threshold / smoothing | lone takes "
+          "recognised | top-1 | in the room: found | clean | 5-10 dB | other words fire | "
+          "FA/h talk alone | FA/h room speech | minutes |")
+    print("|" + "---|" * 14)
+    for (word, base), rs in groups.items():
+        points = ", ".join(f"{r['threshold']:.2f}/{r['smoothing']}" for r in rs)
+        print(f"| {word} | {base} | {len(rs)} | {rs[0]['takes']} ({rs[0]['speakers']}) | "
+              f"{points} | {spread(rs, lambda r: r['lone_recognised'])} | "
+              f"{spread(rs, lambda r: r['lone_top1'])} | "
+              f"{spread(rs, lambda r: r['room_found'])} | "
+              f"{spread(rs, lambda r: r['room_per_band']['clean'])} | "
+              f"{spread(rs, lambda r: r['room_per_band']['5-10 dB'])} | "
+              f"{spread(rs, lambda r: r['other_words_fire'] or 0.0)} | "
+              f"{spread(rs, lambda r: r['fa_per_hour_sentences'], False)} | "
+              f"{spread(rs, lambda r: r['fa_per_hour_speech'], False)} | "
+              f"{spread(rs, lambda r: r['minutes'], False)} |", flush=True)
+    print("\nAt fixed thresholds (the run's smoothing): found in the room / FA per hour of "
+          "talk alone")
+    print("| word | base | 0.5 | 0.8 | 0.9 |")
+    print("|---|---|---|---|---|")
+    for (word, base), rs in groups.items():
+        cells = []
+        for i in range(3):
+            found = np.mean([r["points"][i]["command_recall"] for r in rs])
+            fa = np.mean([r["points"][i]["sentences_alone_per_hour"] for r in rs])
+            cells.append(f"{100 * found:.1f} / {fa:.1f}")
+        print(f"| {word} | {base} | " + " | ".join(cells) + " |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--words", nargs="+", default=list(WORDS))
+    ap.add_argument("--bases", nargs="+", default=["clean"], choices=BASES)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--out", default="runs/own-word")
+    ap.add_argument("--cache", default=".cache/features")
+    ap.add_argument("--base-epochs", type=int, default=30)
+    ap.add_argument("--epochs-from-base", type=int, default=None)
+    ap.add_argument("--epochs-from-scratch", type=int, default=None)
+    ap.add_argument("--only-base", action="store_true")
+    ap.add_argument("--report", action="store_true", help="only print what is kept")
+    args = ap.parse_args()
+    args.epochs = {"clean": args.epochs_from_base, "scratch": args.epochs_from_scratch}
+    if args.report:
+        kept = Path(args.out) / "scores"
+        report([json.loads(kept.joinpath(f"{w}-{b}-seed{s}.json").read_text())
+                for w in args.words for b in args.bases for s in args.seeds
+                if kept.joinpath(f"{w}-{b}-seed{s}.json").is_file()])
+        return
+    t = time.perf_counter()
+    base = clean_base(args)
+    print(f"base {base} in {(time.perf_counter() - t) / 60:.1f} min", flush=True)
+    if args.only_base:
+        return
+    scores = []
+    for seed in args.seeds:  # a seed at a time: every word of seed 0 first
+        for word in args.words:
+            for b in args.bases:
+                scores.append(score(args, word, b, seed))
+    report(scores)
+
+
+if __name__ == "__main__":
+    main()
