@@ -22,3 +22,7 @@ class ConfigError(SpeechGRUError):
 
 class ExportError(SpeechGRUError):
     """A model cannot be exported, or an exported model cannot be loaded."""
+
+
+class SynthError(SpeechGRUError):
+    """A synthetic voice (espeak-ng, Kokoro) could not be loaded or failed to speak."""

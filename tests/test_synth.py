@@ -110,7 +110,8 @@ def test_the_recipe_adds_its_synthetic_speech_to_real_data_once(synth_dir, tmp_p
 
 def test_no_negative_is_a_homophone_of_a_command():
     from speechgru.config import COMMANDS
-    from speechgru.synth import MORE_OTHER_WORDS, OTHER_WORDS, homophones
+    from speechgru.synth import MORE_OTHER_WORDS, OTHER_WORDS
+    from speechgru.synth.espeak import homophones
 
     # espeak says "know" as "no" and "write" as "right" in every accent: as `_unknown_`
     # clips they were the commands themselves, labelled as other words

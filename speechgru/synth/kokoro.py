@@ -254,7 +254,7 @@ class Lexicon:
 
     def _from_espeak(self, word: str, lex: str) -> str:
         if self._espeak is None:
-            from . import Espeak
+            from .espeak import Espeak
 
             self._espeak = Espeak()
         ps = self._espeak.phonemes(word, "en-us" if lex == "us" else "en-gb-x-rp", ipa=True)

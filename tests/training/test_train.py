@@ -328,7 +328,8 @@ def test_custom_keywords_from_recorded_and_synthetic_speech(tmp_path, capsys):
     recipe's synthetic speech of those words and of their near-misses by itself."""
     import soundfile as sf
 
-    from speechgru.synth import Voice, is_synthetic, speak_fresh
+    from speechgru.synth import is_synthetic
+    from speechgru.synth.espeak import Voice, speak_fresh
 
     voice = Voice(accent="en-us", variant="", pitch=50, pitch_range=50, rate=150)
     jobs = [(w, voice) for _ in range(3) for w in ("marvin", "lights on")]
