@@ -37,6 +37,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -94,7 +95,7 @@ def clean_base(args) -> Path:
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 WORDS = ("happy", "cat", "bed", "seven", "marvin", "sheila")
-BASES = ("clean", "scratch")
+BASES = ("clean", "clean-freeze1", "clean-own-kokoro", "scratch")
 
 
 def _link(link: Path, target: Path) -> None:
@@ -134,8 +135,14 @@ def trained(args, word: str, base: str, seed: int) -> tuple[Path, float]:
     import shutil
 
     shutil.rmtree(run, ignore_errors=True)
-    config = own_word_config((word,), base=clean_base(args) if base == "clean" else None,
+    config = own_word_config((word,), base=clean_base(args) if base != "scratch" else None,
                              kokoro=True, seed=seed, epochs=args.epochs.get(base))
+    if base == "clean-freeze1":  # its first GRU layer kept as the base left it
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train,
+                                                                       base_freeze=1))
+    if base == "clean-own-kokoro":  # no Kokoro set of the commands: the word's own alone
+        config = dataclasses.replace(config, train=dataclasses.replace(
+            config.train, kokoro_commands=False))
     t = time.perf_counter()
     train(None, run, config, cache_dir=args.cache, verbose=0, noise_dirs=[ba.NOISE],
           talk_dirs=[TALK])
@@ -244,7 +251,8 @@ def main():
     ap.add_argument("--only-base", action="store_true")
     ap.add_argument("--report", action="store_true", help="only print what is kept")
     args = ap.parse_args()
-    args.epochs = {"clean": args.epochs_from_base, "scratch": args.epochs_from_scratch}
+    args.epochs = {b: args.epochs_from_scratch if b == "scratch" else args.epochs_from_base
+                   for b in BASES}
     if args.report:
         kept = Path(args.out) / "scores"
         report([json.loads(kept.joinpath(f"{w}-{b}-seed{s}.json").read_text())

@@ -352,6 +352,10 @@ class TrainConfig(_JSONConfig):
     kokoro_other_per_word: int = 8
     kokoro_speakers: int = 60
     kokoro_vocabulary: int = 0
+    # for words that are not the commands: the commands' Kokoro set (the commands, the usual
+    # other words and their near-misses in the same voices; made once for every word) heard
+    # as other words beside the word's own set
+    kokoro_commands: bool = True
     # augmentation (feature domain: see speechgru.training.augment)
     augment: bool = True
     noise_prob: float = 0.8
@@ -386,6 +390,9 @@ class TrainConfig(_JSONConfig):
     # (its features and model sections are this run's; speechgru.training.base), e.g.
     # models/speech-commands-12/base; "": random weights
     base: str = ""
+    # ... and this many of its first GRU layers kept as they are (not trained): what the
+    # base learned of real voices stays, the rest learns the new words
+    base_freeze: int = 0
     # real voices in `_unknown_`: the share of each epoch's unknown clips drawn from real
     # (not synthetic) recordings when there are both (0: as they fall from the pool), and
     # real command clips played backwards as
@@ -433,6 +440,7 @@ class TrainConfig(_JSONConfig):
         _check_type(self, "unknown_by_word", bool)
         _check_type(self, "teacher_run", str)
         _check_type(self, "base", str)
+        _check_type(self, "kokoro_commands", bool)
         _check(not self.teacher_run or self.distill > 0,
                f"teacher_run = {self.teacher_run!r} needs distill > 0 (the teacher's weight "
                "in the targets)")
@@ -449,6 +457,7 @@ class TrainConfig(_JSONConfig):
             "testing_percent": (float, 0, 100, False, True),
             "silence_ratio": (float, 0, 1000), "unknown_ratio": (float, 0, 1000),
             "talk_ratio": (float, 0, 1000), "hard_ratio": (float, 0, 1000),
+            "base_freeze": (int, 0, 64),
             "synth_per_word": (int, 0, 5000), "synth_seed": (int, 0, 2 ** 32 - 1),
             "kokoro_per_word": (int, 0, 5000), "kokoro_other_per_word": (int, 1, 5000),
             "kokoro_speakers": (int, 1, 100000), "kokoro_vocabulary": (int, 0, 20000),
@@ -461,6 +470,8 @@ class TrainConfig(_JSONConfig):
         _check(not self.kokoro_vocabulary or self.kokoro_per_word > 0,
                f"kokoro_vocabulary = {self.kokoro_vocabulary!r} needs kokoro_per_word > 0 "
                "(the more words are said in the voices of Kokoro's set)")
+        _check(not self.base_freeze or self.base,
+               f"base_freeze = {self.base_freeze!r} needs a base (train.base)")
         _check(self.min_learning_rate <= self.learning_rate,
                f"min_learning_rate = {self.min_learning_rate!r} must not exceed "
                f"learning_rate = {self.learning_rate!r}")

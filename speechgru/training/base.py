@@ -84,3 +84,12 @@ def start_from(model, src, base_labels: list[str], labels: list[str]) -> dict:
         layer.set_weights(s.get_weights())
         carried += 1
     return {"layers": carried, "labels_carried": [k for k in labels if k in base_labels]}
+
+
+def freeze(model, layers: int) -> None:
+    """Keep the first ``layers`` GRU layers as the base left them (``train.base_freeze``)."""
+    grus = [layer for layer in model.layers if layer.name.startswith(("gru_", "bigru_"))]
+    if layers > len(grus):
+        raise ConfigError(f"base_freeze = {layers}: the model has {len(grus)} GRU layers")
+    for layer in grus[:layers]:
+        layer.trainable = False

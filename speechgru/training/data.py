@@ -79,7 +79,7 @@ def with_recipe_synth(data_dirs: list[str | Path], config: RunConfig, *, log=pri
     if tc.kokoro_per_word:
         out.append(recipe_synth(tc.words, tc.kokoro_per_word, tc.synth_seed,
                                 others=not new_words, say=tc.said, **kokoro))
-    if tc.kokoro_per_word and new_words:
+    if tc.kokoro_per_word and new_words and tc.kokoro_commands:
         out.append(recipe_synth(COMMANDS, SHARED_KOKORO_PER_WORD, tc.synth_seed, **kokoro))
     if tc.kokoro_per_word and tc.kokoro_vocabulary:  # more words, in the same voices
         out.append(recipe_synth(tc.words, tc.kokoro_per_word, tc.synth_seed, log=log,

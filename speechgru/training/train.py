@@ -360,7 +360,7 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
             mean, variance = prep.x_train.mean(axis=(0, 1)), prep.x_train.var(axis=(0, 1)) + 1e-6
             if tc.base:  # its weights expect its normalisation
                 from ..models.build import normalization_stats
-                from .base import load_base, start_from
+                from .base import freeze, load_base, start_from
 
                 base_labels, base_model = load_base(tc.base)
                 mean, variance = normalization_stats(base_model)
@@ -369,6 +369,7 @@ def _train(data_dirs: list[str | Path] | None, run_dir: str | Path,
                                 mean=mean, variance=variance)
             if tc.base:
                 start_from(model, base_model, base_labels, prep.labels)
+                freeze(model, tc.base_freeze)
             _compile(model, config, steps)
     start = state["epoch"]
     if start < tc.epochs and not state.get("stopped_early"):

@@ -90,7 +90,7 @@ def test_a_run_from_a_base_starts_from_its_weights(exported, synth_dir, tmp_path
 
     cfg = dataclasses.replace(EXPORT_CFG, train=dataclasses.replace(
         EXPORT_CFG.train, words=("yes",), epochs=1, base=str(root / "run"),
-        synth_per_word=0))
+        synth_per_word=0, base_freeze=1))
     run = tmp_path / "yes"
     train([synth_dir], run, cfg, cache_dir=tmp_path / "cache", verbose=0)
     _, got_labels, trained = RunDir(run).load()
@@ -98,6 +98,12 @@ def test_a_run_from_a_base_starts_from_its_weights(exported, synth_dir, tmp_path
     assert RunDir(run).config().train.base == str(root / "run")
     for a, b in zip(normalization_stats(trained), (mean, var), strict=True):
         np.testing.assert_array_equal(a, b)
+    # base_freeze 1: its GRU is the base's after training; the output learned
+    for a, b in zip(trained.get_layer("gru_0").get_weights(),
+                    src.get_layer("gru_0").get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(trained.get_layer("probabilities").get_weights()[0],
+                              src.get_layer("probabilities").get_weights()[0][:, :3])
     bad = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, units=(16,)))
     with pytest.raises(ConfigError, match="model section differs"):
         train([synth_dir], tmp_path / "other", bad, cache_dir=tmp_path / "cache", verbose=0)
