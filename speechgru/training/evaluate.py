@@ -68,6 +68,14 @@ def _accept_rates(probs, y, labels, commands, threshold) -> dict:
     }
 
 
+def live_takes(live: dict) -> str:
+    """What the live choice found: commands, or takes in synthetic voices."""
+    share = live.get("synthetic_commands") or 0.0
+    if share >= 0.999:
+        return "takes of the words (synthetic voices)"
+    return "commands" if share <= 0.001 else f"commands ({_pct(share)} synthetic)"
+
+
 def format_report(m: dict, *, brief: bool = False) -> str:
     """The metrics as text; ``brief``: the headline lines only."""
     at = f" at threshold {m['threshold']:.2f}" if m.get("threshold") else ""
@@ -81,7 +89,8 @@ def format_report(m: dict, *, brief: bool = False) -> str:
         lines.append(f"the run's operating point, chosen live: threshold "
                      f"{point['threshold']:.2f}, {point.get('smoothing', 2)} windows averaged "
                      f"({'met' if live['met'] else 'NOT met, the fewest false alarms'}: "
-                     f"{_pct(live['command_recall'])} of {live['commands']} commands found, "
+                     f"{_pct(live['command_recall'])} of {live['commands']} "
+                     f"{live_takes(live)} found, "
                      f"{_pct(live['other_words_accepted'] or 0)} of other words fire, "
                      f"{live['false_alarms_per_hour_of_talk']:.1f} false alarms per hour of "
                      f"{live['talk_minutes']:.0f} min of talk; on lone clips it would have "

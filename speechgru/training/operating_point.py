@@ -152,6 +152,7 @@ def choose_live(run_dir: str | Path, talk_dirs: list[str | Path] | None = None, 
     from ..data.talk import read_talk
     from ..stream_eval import export_stream
     from ..talk_eval import Hearing, _noise_regions
+    from .data import _real_rows
 
     run = RunDir(run_dir)
     if not run.exists():
@@ -165,6 +166,10 @@ def choose_live(run_dir: str | Path, talk_dirs: list[str | Path] | None = None, 
     sentences = [s for d in talk_dirs for s in read_talk(d, words=config.train.words)
                  if s.split == "validation"]
     regions = _noise_regions(run, None, clips, "validation")
+    said = [c for c in clips if not c.label.startswith("_")]
+    # the share of the takes of the words in synthetic voices (all of them for a word of
+    # one's own: its found rate is then on synthetic takes)
+    synthetic = float(np.mean(~_real_rows(said))) if said else 0.0
     with tempfile.TemporaryDirectory(prefix="speechgru-live-") as tmp:
         model = export_stream(run, Path(tmp) / "model", variant)
         hearing = Hearing(model, variant, clips, sentences, regions, seed=seed,
@@ -199,6 +204,7 @@ def choose_live(run_dir: str | Path, talk_dirs: list[str | Path] | None = None, 
                            "validation speakers, over noise at SNR bands, and those sentences "
                            "alone"),
              "live": {"met": bool(good), "max_false_alarms_per_hour": max_false_alarms_per_hour,
+                      "synthetic_commands": synthetic,
                       "max_other_words": max_other_words,
                       "talk_minutes": round(60 * best["talk_hours"], 1),
                       **{k: best[k] for k in ("commands", "command_recall", "per_band",

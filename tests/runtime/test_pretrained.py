@@ -40,3 +40,27 @@ def test_the_pretrained_model_hears_voices_it_never_heard(synth_dir):
     others = [p for w in ("bird", "house", "tree") for p in sorted((synth_dir / w).glob("*.wav"))]
     said = [rec.predict_file(p)["label"] for p in others]
     assert np.mean([s in COMMANDS for s in said]) <= 0.25, said
+
+
+def test_the_base_in_the_box_is_the_boxs_own_model(synth_dir):
+    """``base/`` (what a word of one's own starts from) holds the weights the box was
+    exported from: on the same clips, its probabilities (MFCC by librosa, Keras) are the
+    exported model's (its own TFLite front end and graph)."""
+    from speechgru.features.librosa import mfcc
+    from speechgru.runtime.recognizer import read_clip
+    from speechgru.training.base import default_base, load_base
+    from speechgru.training.run_dir import RunDir
+
+    base = default_base()
+    assert base == MODEL / "base"
+    labels, model = load_base(base)
+    assert labels == Manifest(MODEL).data["labels"]
+    features = RunDir(base).config().features
+    rec = Recognizer(MODEL, threshold=0.0)
+    paths = [sorted((synth_dir / w).glob("*.wav"))[0] for w in ("yes", "stop", "bird")]
+    feats = np.stack([mfcc(read_clip(p, features.sample_rate, features.clip_samples), features)
+                      for p in paths])
+    got = np.stack([rec.probabilities(rec._features(read_clip(p, rec.sample_rate,
+                                                                rec.num_samples)))
+                    for p in paths])
+    np.testing.assert_allclose(np.asarray(model(feats, training=False)), got, atol=2e-3)
