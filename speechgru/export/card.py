@@ -81,7 +81,7 @@ def _readme(folder) -> str:
 
 
 def _pct(v) -> str:
-    return f"{100 * v:.1f} %"
+    return "–" if v is None else f"{100 * v:.1f} %"
 
 
 def _chosen_on(point: dict) -> str:

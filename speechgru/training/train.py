@@ -428,7 +428,12 @@ def finish(run: RunDir, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
         if progress:
             print("choosing the operating point live (the validation speakers in a room "
                   "where people talk)", flush=True)
-        m["operating_point"] = choose_live(run.path, progress=progress)
+        try:
+            m["operating_point"] = choose_live(run.path, progress=progress)
+        except DataError as exc:  # the run is kept, with the point chosen on lone clips
+            print(f"the operating point stays the one chosen on lone clips ({exc}); "
+                  f"choose it live later: speechgru operating-point {run.path} --live",
+                  flush=True)
     if state["history"]:  # an ensemble (speechgru ensemble) has no training history
         plot_curves(state["history"], run / "curves.png")
     plot_confusion(np.array(m["confusion"]), labels, run / "confusion.png",

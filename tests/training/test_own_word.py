@@ -139,3 +139,37 @@ def test_command_line_refusals_write_nothing(tmp_path, capsys, monkeypatch):
     line = _one_line(capsys, "train", "--words", "alexa", "--data", empty, "--out", out)
     assert str(empty) in line and "no audio" in line
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_word_of_ones_own_from_the_command_line(synth_dir, tmp_path, capsys, monkeypatch):
+    """``train --words alexa`` with no recordings (Kokoro absent: espeak's takes; talk given):
+    from the box's base, its threshold chosen live on takes in synthetic voices, exported."""
+    import json
+
+    from test_talk_training import _speakers, _spoken_talk
+
+    from speechgru.runtime.manifest import Manifest
+    from speechgru.training.base import BOX_BASE
+    from speechgru.training.run_dir import RunDir
+
+    monkeypatch.setenv("SPEECHGRU_KOKORO_MODEL", str(tmp_path / "no-kokoro.onnx"))
+    talk = _spoken_talk(tmp_path / "talk", synth_dir,
+                        _speakers("train", 2) + _speakers("validation", 2))
+    cfg = tmp_path / "small.json"
+    cfg.write_text(json.dumps({"train": {"synth_per_word": 40, "batch_size": 16,
+                                         "validation_percent": 30, "testing_percent": 0}}))
+    run = tmp_path / "alexa"
+    capsys.readouterr()
+    assert cli(["train", "--words", "alexa", "--talk", str(talk), "--config", str(cfg),
+                "--epochs", "1", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "a word of your own: alexa in espeak-ng's voices" in out and "without Kokoro" in out
+    assert "takes of the words (synthetic voices)" in out
+    config = RunDir(run).config()
+    assert config.train.base == str(BOX_BASE) and config.train.synth_per_word == 40
+    assert RunDir(run).labels() == ["_silence_", "_unknown_", "alexa"]
+    point = RunDir(run).operating_point()
+    assert point["live"]["synthetic_commands"] == 1.0
+    assert cli(["export", str(run), "--out", str(tmp_path / "model")]) == 0
+    assert Manifest(tmp_path / "model").data["labels"][-1] == "alexa"
