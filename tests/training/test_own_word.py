@@ -171,5 +171,6 @@ def test_a_word_of_ones_own_from_the_command_line(synth_dir, tmp_path, capsys, m
     assert RunDir(run).labels() == ["_silence_", "_unknown_", "alexa"]
     point = RunDir(run).operating_point()
     assert point["live"]["synthetic_commands"] == 1.0
-    assert cli(["export", str(run), "--out", str(tmp_path / "model")]) == 0
+    assert cli(["export", str(run), "--out", str(tmp_path / "model"), "--variants",
+                "float32,frontend,stream_float32"]) == 0
     assert Manifest(tmp_path / "model").data["labels"][-1] == "alexa"
