@@ -95,7 +95,8 @@ def clean_base(args) -> Path:
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 WORDS = ("happy", "cat", "bed", "seven", "marvin", "sheila", "happy_cat")
-BASES = ("clean", "clean-hard", "clean-freeze1", "clean-own-kokoro", "scratch")
+BASES = ("clean", "clean-hard", "clean-talk2", "clean-band", "clean-freeze1", "clean-own-kokoro",
+         "scratch")
 
 
 def _link(link: Path, target: Path) -> None:
@@ -185,6 +186,12 @@ def trained(args, word: str, base: str, seed: int) -> tuple[Path, float]:
     if base == "clean-freeze1":  # its first GRU layer kept as the base left it
         config = dataclasses.replace(config, train=dataclasses.replace(config.train,
                                                                        base_freeze=1))
+    if base == "clean-talk2":  # twice the windows of talk in each epoch
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train,
+                                                                       talk_ratio=2.0))
+    if base == "clean-band":  # a third of the clips heard band-limited (8 kHz audio)
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train,
+                                                                       band_limit=0.3))
     if base == "clean-own-kokoro":  # no Kokoro set of the commands: the word's own alone
         config = dataclasses.replace(config, train=dataclasses.replace(
             config.train, kokoro_commands=False))

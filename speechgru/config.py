@@ -368,6 +368,9 @@ class TrainConfig(_JSONConfig):
     reverb_prob: float = 0.5  # share of clips heard in a simulated room
     gain_db: float = 6.0  # level moved by up to ± this
     eq_db: float = 3.0  # spectral colouring: two band-cosines of up to ± this
+    # telephone-band audio: the share of clips heard band-limited (every band above 3.4 to
+    # 5 kHz at the floor, as 8 kHz audio resampled); 0: off
+    band_limit: float = 0.0
     time_masks: int = 2
     time_mask_frames: int = 5
     freq_masks: int = 2
@@ -462,6 +465,7 @@ class TrainConfig(_JSONConfig):
             "kokoro_per_word": (int, 0, 5000), "kokoro_other_per_word": (int, 1, 5000),
             "kokoro_speakers": (int, 1, 100000), "kokoro_vocabulary": (int, 0, 20000),
             "noise_prob": (float, 0, 1), "time_shift_ms": (float, 0, 10000),
+            "band_limit": (float, 0, 1),
             "vtlp": (float, 0, 0.5, False, True),
             "speed": (float, 0, 0.5, False, True), "reverb_prob": (float, 0, 1),
             "gain_db": (float, 0, 60), "eq_db": (float, 0, 30), "time_masks": (int, 0, 100),

@@ -99,7 +99,7 @@ def cmd_train(args) -> int:
 
             run = RunDir(args.out)
             have = run.config() if run.exists() else None
-            wanted = _run_config(args)
+            wanted = _train_config(args)
             if have is not None and dataclasses.replace(
                     wanted, train=dataclasses.replace(wanted.train,
                                                       epochs=have.train.epochs)) != have:

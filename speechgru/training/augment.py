@@ -23,6 +23,10 @@ otherwise). In the mel *power* domain the augmentations are those usually done o
 * **gain and EQ**: every level moves by a gain drawn in ±``gain_db``, and by a smooth
   curve over the bands (the first two cosines over the band index, each with an amplitude
   drawn in ±``eq_db``) — microphones and rooms colour the spectrum, and levels differ;
+* **band limit** (probability ``band_limit``): every band above a cutoff drawn in
+  ``BAND_LIMIT_HZ`` goes to the floor (``amin``), as audio recorded at 8 kHz (a phone line,
+  a cheap microphone) and resampled to 16 kHz has no power there; after the noise, which
+  passes through the same channel;
 * **time shift** by up to ±``time_shift_ms`` (frames shifted in are the clip's quietest
   level per band);
 * **SpecAugment** time and frequency masks (masked cells set to the clip's mean level).
@@ -115,6 +119,10 @@ def speed_resample(mel, speed, floor):
     return at(i0) * (1.0 - frac) + at(i0 + 1) * frac
 
 
+#: the cutoffs of the band limit: a phone line (3.4 kHz) to audio sampled at 10 kHz
+BAND_LIMIT_HZ = (3400.0, 5000.0)
+
+
 def make_augmenter(features: FeatureConfig, train: TrainConfig, noise_mfcc: np.ndarray):
     """A function ``(x, y, seed) -> (x', y)`` on batches of MFCC frames.
 
@@ -137,6 +145,7 @@ def make_augmenter(features: FeatureConfig, train: TrainConfig, noise_mfcc: np.n
                           / features.hop_length))
     amin = features.amin
     lo, hi = (float(v) for v in train.snr_db)
+    centres = tf.constant(mel_band_centres(features), tf.float32)
     def augment(x, y, seed):
         seeds = tf.random.experimental.stateless_split(seed, 8)
         extra = tf.random.experimental.stateless_split(seeds[7], 8)  # keeps older draws
@@ -191,6 +200,12 @@ def make_augmenter(features: FeatureConfig, train: TrainConfig, noise_mfcc: np.n
                                                          * tf.pow(10.0, snr / 10.0)))
             gain = tf.where(use, gain, tf.zeros_like(gain))
             mel = _to_db(p_s + gain[:, None, None] * p_n, amin)
+        if train.band_limit:
+            cut = tf.random.stateless_uniform([B], extra[6], *BAND_LIMIT_HZ)
+            use = tf.random.stateless_uniform([B], extra[7]) < train.band_limit
+            above = centres[None, :] > cut[:, None]  # (B, n_mels)
+            mel = tf.where((above & use[:, None])[:, None, :],
+                           tf.cast(10.0 * np.log10(amin), mel.dtype), mel)
         # SpecAugment masks
         mean = tf.reduce_mean(mel, axis=[1, 2], keepdims=True)
         keep = tf.ones_like(mel, dtype=tf.bool)

@@ -146,3 +146,21 @@ def test_gain_and_eq_add_one_smooth_curve_to_every_frame():
     gain_only = (run(gain_db=6.0) @ C) - X @ C
     np.testing.assert_allclose(gain_only, np.broadcast_to(gain_only[:, :1, :1], diff.shape),
                                atol=1e-2)
+
+
+def test_band_limit_floors_every_band_above_its_cutoff():
+    """As 8 kHz audio resampled: the bands above the cutoff at the floor, the rest as they
+    were; a clip either whole or band-limited."""
+    from speechgru.features.maths import mel_band_centres
+
+    out = run(band_limit=1.0) @ C
+    mel = X @ C
+    centres = mel_band_centres(F)
+    floor = 10 * np.log10(F.amin)
+    for b in range(len(X)):
+        low = np.flatnonzero(np.abs(out[b] - floor).max(axis=0) > 0.5)
+        cut = low.max() + 1  # the bands kept are the lowest ones, as they were
+        np.testing.assert_allclose(out[b, :, :cut], mel[b, :, :cut], atol=0.2)
+        np.testing.assert_allclose(out[b, :, cut:], floor, atol=0.2)
+        assert 3400 <= centres[cut] and centres[cut - 1] <= 5000
+    np.testing.assert_allclose(run(band_limit=0.0), X, atol=1e-3)
