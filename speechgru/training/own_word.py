@@ -24,6 +24,9 @@ KOKORO_PER_WORD = 100
 EPOCHS_FROM_BASE = 20
 EPOCHS_FROM_SCRATCH = 40
 LEARNING_RATE_FROM_BASE = 1e-3
+#: the share of clips heard band-limited (as 8 kHz audio): real takes by phones and cheap
+#: microphones (docs/own-word.md: +7 to +10 points of real takes recognised, two words)
+BAND_LIMIT = 0.3
 
 
 def check_words(words: tuple[str, ...]) -> None:
@@ -87,7 +90,7 @@ def own_word_config(words: tuple[str, ...], *, base: str | Path | None, kokoro: 
     else:
         features, model = FeatureConfig(), ModelConfig()
     train = {"words": words, "kokoro_per_word": KOKORO_PER_WORD if kokoro else 0,
-             "kokoro_vocabulary": 0,
+             "kokoro_vocabulary": 0, "band_limit": BAND_LIMIT,
              "epochs": EPOCHS_FROM_BASE if base is not None else EPOCHS_FROM_SCRATCH,
              "base": str(base_run(base).path.absolute()) if base is not None else ""}
     if base is not None:
