@@ -94,7 +94,7 @@ def clean_base(args) -> Path:
 
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-WORDS = ("happy", "cat", "bed", "seven", "marvin", "sheila", "happy_cat")
+WORDS = ("happy", "cat", "bed", "happy_cat", "marvin", "sheila", "seven")
 BASES = ("clean", "clean-hard", "clean-talk2", "clean-band", "clean-freeze1", "clean-own-kokoro",
          "scratch")
 
@@ -298,6 +298,20 @@ def report(scores: list[dict]) -> None:
         print(f"| {word} | {base} | " + " | ".join(cells) + " |")
 
 
+def report_levers(scores: list[dict]) -> None:
+    """Seed 0 of every (word, base): the levers side by side."""
+    print("| word | base | live point | lone takes recognised | found in the room | FA/h talk "
+          "| at 0.8: found / FA/h |")
+    print("|---|---|---|---|---|---|---|")
+    for r in sorted((r for r in scores if r["seed"] == 0), key=lambda r: (r["word"],
+                                                                          r["base"])):
+        at = r["points"][1]
+        print(f"| {r['word']} | {r['base']} | {r['threshold']:.2f} / {r['smoothing']} | "
+              f"{100 * r['lone_recognised']:.1f} % | {100 * r['room_found']:.1f} % | "
+              f"{r['fa_per_hour_sentences']:.1f} | {100 * at['command_recall']:.0f} % / "
+              f"{at['sentences_alone_per_hour']:.1f} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--words", nargs="+", default=list(WORDS))
@@ -310,14 +324,17 @@ def main():
     ap.add_argument("--epochs-from-scratch", type=int, default=None)
     ap.add_argument("--only-base", action="store_true")
     ap.add_argument("--report", action="store_true", help="only print what is kept")
+    ap.add_argument("--levers", action="store_true",
+                    help="with --report: seed 0 of every word and base side by side")
     args = ap.parse_args()
     args.epochs = {b: args.epochs_from_scratch if b == "scratch" else args.epochs_from_base
                    for b in BASES}
     if args.report:
         kept = Path(args.out) / "scores"
-        report([json.loads(kept.joinpath(f"{w}-{b}-seed{s}.json").read_text())
-                for w in args.words for b in args.bases for s in args.seeds
-                if kept.joinpath(f"{w}-{b}-seed{s}.json").is_file()])
+        scores = [json.loads(kept.joinpath(f"{w}-{b}-seed{s}.json").read_text())
+                  for w in args.words for b in args.bases for s in args.seeds
+                  if kept.joinpath(f"{w}-{b}-seed{s}.json").is_file()]
+        (report_levers if args.levers else report)(scores)
         return
     t = time.perf_counter()
     base = clean_base(args)
