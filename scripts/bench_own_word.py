@@ -96,7 +96,7 @@ def clean_base(args) -> Path:
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 WORDS = ("happy", "cat", "bed", "happy_cat", "marvin", "sheila", "seven")
 BASES = ("clean", "clean-hard", "clean-talk2", "clean-band", "clean-freeze1", "clean-own-kokoro",
-         "scratch")
+         "scratch", "scratch-band")
 
 
 def _link(link: Path, target: Path) -> None:
@@ -181,7 +181,8 @@ def trained(args, word: str, base: str, seed: int) -> tuple[Path, float]:
     import shutil
 
     shutil.rmtree(run, ignore_errors=True)
-    config = own_word_config((word,), base=clean_base(args) if base != "scratch" else None,
+    config = own_word_config((word,), base=None if base.startswith("scratch") else
+                             clean_base(args),
                              kokoro=True, seed=seed, epochs=args.epochs.get(base))
     if base == "clean-freeze1":  # its first GRU layer kept as the base left it
         config = dataclasses.replace(config, train=dataclasses.replace(config.train,
@@ -189,7 +190,7 @@ def trained(args, word: str, base: str, seed: int) -> tuple[Path, float]:
     if base == "clean-talk2":  # twice the windows of talk in each epoch
         config = dataclasses.replace(config, train=dataclasses.replace(config.train,
                                                                        talk_ratio=2.0))
-    if base != "clean-band":  # the levers as measured before the band limit was the recipe
+    if not base.endswith("-band"):  # the levers as measured before the band limit was in
         config = dataclasses.replace(config, train=dataclasses.replace(config.train,
                                                                        band_limit=0.0))
     if base == "clean-own-kokoro":  # no Kokoro set of the commands: the word's own alone
@@ -327,7 +328,7 @@ def main():
     ap.add_argument("--levers", action="store_true",
                     help="with --report: seed 0 of every word and base side by side")
     args = ap.parse_args()
-    args.epochs = {b: args.epochs_from_scratch if b == "scratch" else args.epochs_from_base
+    args.epochs = {b: args.epochs_from_scratch if b.startswith("scratch") else args.epochs_from_base
                    for b in BASES}
     if args.report:
         kept = Path(args.out) / "scores"
