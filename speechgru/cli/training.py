@@ -65,11 +65,12 @@ def _train_config(args):
 
         from ..training.base import base_run
 
-        have = base_run(base).config()
+        run = base_run(base)
         if args.config is None:  # the base's features and model are the run's
+            have = run.config()
             config = dataclasses.replace(config, features=have.features, model=have.model)
         config = dataclasses.replace(config, train=dataclasses.replace(
-            config.train, base=str(base_run(base).path.absolute())))
+            config.train, base=str(run.path.absolute())))
     args._config = config
     return config
 

@@ -153,7 +153,7 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
            f"{F.num_frames} frames a window.",
            f"- **Model**: {arch}."]
     if point and point.get("live"):
-        from ..training.evaluate import live_takes
+        from ..training.evaluate import live_found
 
         live = point["live"]
         out.append(f"- **Operating point**: threshold **{point['threshold']:.2f}**, "
@@ -163,11 +163,7 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
                    f"{live['max_false_alarms_per_hour']:g} false alarm per hour of talk and "
                    f"{_pct(live['max_other_words'])} of other words firing "
                    f"({'met' if live['met'] else 'not met: the fewest false alarms'}: there "
-                   f"{_pct(live['command_recall'])} of {live['commands']} {live_takes(live)} "
-                   "found, "
-                   f"{_pct(live['other_words_accepted'] or 0)} of other words fire, "
-                   f"{live['false_alarms_per_hour_of_talk']:.1f} false alarms per hour of "
-                   f"{live['talk_minutes']:.0f} min of talk); `speechgru predict`/`listen` "
+                   f"{live_found(live)}); `speechgru predict`/`listen` "
                    "use it unless given `--threshold` / `--smoothing`.")
     elif point:
         out.append(f"- **Operating point**: threshold **{point['threshold']:.2f}** — below it "

@@ -82,6 +82,7 @@ def with_recipe_synth(data_dirs: list[str | Path], config: RunConfig, *, log=pri
     if tc.kokoro_per_word and new_words and tc.kokoro_commands:
         out.append(recipe_synth(COMMANDS, SHARED_KOKORO_PER_WORD, tc.synth_seed, **kokoro))
     if tc.kokoro_per_word and tc.kokoro_vocabulary:  # more words, in the same voices
+        # (without other_per_word: it is part of a cached set's key, and this set has none)
         out.append(recipe_synth(tc.words, tc.kokoro_per_word, tc.synth_seed, log=log,
                                 engine="kokoro", speakers=tc.kokoro_speakers,
                                 vocabulary=tc.kokoro_vocabulary, progress=log is print))

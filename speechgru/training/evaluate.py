@@ -68,12 +68,17 @@ def _accept_rates(probs, y, labels, commands, threshold) -> dict:
     }
 
 
-def live_takes(live: dict) -> str:
-    """What the live choice found: commands, or takes in synthetic voices."""
+def live_found(live: dict) -> str:
+    """What the live choice found at its setting (the training report and the model card
+    say it alike): the commands, or for a word of one's own its takes in synthetic voices,
+    the other words that fire, the false alarms in talk."""
     share = live.get("synthetic_commands") or 0.0
-    if share >= 0.999:
-        return "takes of the words (synthetic voices)"
-    return "commands" if share <= 0.001 else f"commands ({_pct(share)} synthetic)"
+    said = ("takes of the words (synthetic voices)" if share >= 0.999 else "commands"
+            if share <= 0.001 else f"commands ({_pct(share)} synthetic)")
+    return (f"{_pct(live['command_recall'])} of {live['commands']} {said} found, "
+            f"{_pct(live['other_words_accepted'] or 0)} of other words fire, "
+            f"{live['false_alarms_per_hour_of_talk']:.1f} false alarms per hour of "
+            f"{live['talk_minutes']:.0f} min of talk")
 
 
 def format_report(m: dict, *, brief: bool = False) -> str:
@@ -89,11 +94,7 @@ def format_report(m: dict, *, brief: bool = False) -> str:
         lines.append(f"the run's operating point, chosen live: threshold "
                      f"{point['threshold']:.2f}, {point.get('smoothing', 2)} windows averaged "
                      f"({'met' if live['met'] else 'NOT met, the fewest false alarms'}: "
-                     f"{_pct(live['command_recall'])} of {live['commands']} "
-                     f"{live_takes(live)} found, "
-                     f"{_pct(live['other_words_accepted'] or 0)} of other words fire, "
-                     f"{live['false_alarms_per_hour_of_talk']:.1f} false alarms per hour of "
-                     f"{live['talk_minutes']:.0f} min of talk; on lone clips it would have "
+                     f"{live_found(live)}; on lone clips it would have "
                      f"been {point.get('clip_threshold') or 0:.2f})")
     elif point:
         lines.append(f"the run's operating point: threshold {point['threshold']:.2f}, chosen on "
