@@ -11,13 +11,13 @@ SHELL := /bin/bash
 # pip's "Location ... is ignored" notes about this machine's local indexes are noise
 QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: demo test lint venv clean strip-notebooks notebooks
+.PHONY: demo test lint venv clean strip-notebooks notebooks docs
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[train,dev,distill,tts]' 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install --quiet -e '.[train,dev,distill,tts,docs]' 2>&1 | $(QUIET_PIP)
 	@# TensorFlow's C++ start-up lines go to a log, shown only when the import fails
 	$(PY) -c "import speechgru, tensorflow, librosa, ai_edge_litert" 2>$(VENV)/import-check.log \
 		|| { cat $(VENV)/import-check.log; exit 1; }
@@ -45,6 +45,10 @@ test: lint
 	@# one worker per core; a file's tests stay together (its fixtures are made once)
 	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile
 
+# the docs site from docs/ (mkdocs.yml) into site/; tests/test_docs.py builds it strictly too
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 # executed copies of the notebooks, figures inline, for reading without running (docs/notebooks)
 notebooks: $(STAMP)
 	$(PY) scripts/render_notebooks.py --mode full
@@ -53,4 +57,4 @@ strip-notebooks: $(STAMP)
 	$(PY) scripts/strip_notebooks.py
 
 clean:
-	rm -rf $(DEMO_DATA) data/demo_stream.* $(DEMO_RUN) models/demo .cache
+	rm -rf $(DEMO_DATA) data/demo_stream.* $(DEMO_RUN) models/demo .cache site

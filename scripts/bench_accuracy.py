@@ -55,8 +55,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from speechgru.config import SILENCE, UNKNOWN, FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from speechgru.data.layouts import scan_dataset
+from speechgru.metrics import _GRID, _word_balanced
 from speechgru.training.data import _real_rows
-from speechgru.training.evaluate import _GRID, _word_balanced
 from speechgru.training.train import evaluate_run, train
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -114,7 +114,7 @@ def _trained(args, recipe: str, seed: int) -> Path:
 
 def _probs(run: Path, clips, args) -> tuple[np.ndarray, np.ndarray, list]:
     from speechgru.data.cache import extract_features
-    from speechgru.training.run_dir import RunDir
+    from speechgru.run_dir import RunDir
 
     config, labels, model = RunDir(run).load()
     feats = extract_features(clips, config.features, cache_dir=args.cache, progress=False)
@@ -125,7 +125,7 @@ def _probs(run: Path, clips, args) -> tuple[np.ndarray, np.ndarray, list]:
 def _before_point(run: Path, args) -> float:
     """The threshold as the recipe chose it before: every validation ``_unknown_`` clip,
     the real and the synthetic ones weighed half and half (``real_unknown_share`` 0.5)."""
-    from speechgru.training.run_dir import RunDir
+    from speechgru.run_dir import RunDir
 
     config = RunDir(run).config()
     probs, y, clips = _probs(run, RunDir(run).split("validation"), args)
@@ -149,8 +149,8 @@ def _real_point(run: Path, args, threshold_data=()) -> float:
     """The threshold as training now chooses it (the validation split's real other words
     and ``threshold_data``'s, each word weighing the same): chosen again here, so older
     runs are scored alike."""
+    from speechgru.run_dir import RunDir
     from speechgru.training.operating_point import choose_for_run
-    from speechgru.training.run_dir import RunDir
 
     _, _, model = RunDir(run).load()
     probs, y, clips = _probs(run, RunDir(run).split("validation"), args)
@@ -161,7 +161,7 @@ def _real_point(run: Path, args, threshold_data=()) -> float:
 def _test_clips(run: Path):
     """The run's test clips of the 161 speakers, and the real other words every run is
     scored on (their ``_unknown_`` clips, the test speakers' bed/cat/happy)."""
-    from speechgru.training.run_dir import RunDir
+    from speechgru.run_dir import RunDir
     from speechgru.utils import inside
 
     tc = RunDir(run).config().train
@@ -199,7 +199,7 @@ def score(args, row: str, seed: int) -> dict:
         if "live_int8" not in r:  # kept before these were measured
             r["live_int8"] = _live(r["run"], r["threshold"], "int8")
         if "at_fixed" not in r:
-            from speechgru.training.run_dir import RunDir
+            from speechgru.run_dir import RunDir
 
             test, bch = _test_clips(Path(r["run"]))
             r["at_fixed"] = _at_fixed(*_probs(Path(r["run"]), test + bch, args),
@@ -214,7 +214,7 @@ def score(args, row: str, seed: int) -> dict:
 def _score(args, row: str, seed: int) -> dict:
     recipe, _, _, _, rule = ROWS[row]
     run = _trained(args, recipe, seed)
-    from speechgru.training.run_dir import RunDir
+    from speechgru.run_dir import RunDir
 
     labels = RunDir(run).config().train.labels
     threshold = (_before_point(run, args) if rule == "before" else

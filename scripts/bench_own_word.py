@@ -220,9 +220,9 @@ def score(args, word: str, base: str, seed: int) -> dict:
 
     from speechgru.data.cache import extract_features
     from speechgru.data.layouts import scan_dataset
+    from speechgru.run_dir import RunDir
     from speechgru.stream_eval import export_stream
     from speechgru.talk_eval import evaluate_talk
-    from speechgru.training.run_dir import RunDir
 
     run, minutes = trained(args, word, base, seed)
     point = RunDir(run).operating_point()

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from speechgru.data.talk import read_talk
+from speechgru.run_dir import RunDir
 from speechgru.runtime.listener import Decider
 from speechgru.stream_eval import export_stream
 from speechgru.talk_eval import NOISE_ALONE, SPEECH, Hearing, _noise_regions
-from speechgru.training.run_dir import RunDir
 
 TALK = Path(__file__).resolve().parents[2] / "shared" / "data" / "continuous_speech"
 

@@ -107,9 +107,9 @@ def score(args, row: str, seed: int) -> dict:
             r["fixed"] = other.get("fixed") or _fixed(Path(r["run"]), row, seed, args)
             kept.write_text(json.dumps(r, indent=1))
         return r
+    from speechgru.run_dir import RunDir
     from speechgru.talk_eval import evaluate_talk
     from speechgru.training.operating_point import choose_live
-    from speechgru.training.run_dir import RunDir
 
     recipe, _, _, live = ROWS[row]
     run = trained(args, recipe, seed)

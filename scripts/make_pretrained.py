@@ -28,9 +28,9 @@ from pathlib import Path
 
 from speechgru.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from speechgru.export import export_run
+from speechgru.run_dir import RunDir
 from speechgru.runtime.manifest import write_manifest
 from speechgru.training.operating_point import set_again
-from speechgru.training.run_dir import RunDir
 from speechgru.training.train import train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,6 +23,14 @@ SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
 
 
+def frame_count(num_samples: int, n_fft: int, hop_length: int, center: bool = False) -> int:
+    """Frames of ``n_fft`` samples every ``hop_length`` in ``num_samples`` (``center``:
+    librosa's padding by ``n_fft // 2`` on both sides)."""
+    if center:
+        return 1 + num_samples // hop_length
+    return 1 + (num_samples - n_fft) // hop_length
+
+
 class _JSONConfig:
     """Mixin: to/from dict and JSON with validation of keys."""
 
@@ -237,8 +245,6 @@ class FeatureConfig(_JSONConfig):
 
     @property
     def num_frames(self) -> int:
-        from .features.maths import frame_count
-
         return frame_count(self.clip_samples, self.n_fft, self.hop_length, self.center)
 
     @property

@@ -6,7 +6,7 @@ gaps over the dataset's own background noise, with a stretch of background alone
 end, and returns the truth: every word's label and the span of its spoken part.
 :func:`evaluate_stream` runs the exported streaming model over it exactly as ``speechgru
 listen`` does (:class:`~speechgru.runtime.listener.Listener`, its defaults and the model's
-operating point), scores it with :func:`~speechgru.training.evaluate.stream_metrics`
+operating point), scores it with :func:`~speechgru.metrics.stream_metrics`
 (command recall, substitutions, other words accepted, false alarms per hour of
 background), and repeats that over thresholds for a DET-style curve (miss rate against
 false alarms per hour).
@@ -119,8 +119,8 @@ def _listen(model_dir: Path, variant: str, pcm: np.ndarray, threshold: float | N
 def _sources(target: Path, data_dir, split: str | None):
     """``(clips, noise files, run or None)`` of what is evaluated."""
     from .data.layouts import BACKGROUND, scan_dataset
+    from .run_dir import RunDir
     from .runtime.manifest import is_model_dir
-    from .training.run_dir import RunDir
 
     run = RunDir(target)
     if run.exists():
@@ -162,7 +162,7 @@ def evaluate_stream(target: str | Path, data_dir: str | Path | None = None, *,
     clip of ``data_dir``). ``threshold``: listen's (default: the model's operating point).
     Writes ``stream-<name>.json`` and a DET plot into ``out_dir`` (default: the run's
     ``eval/``; none for a model directory without ``out_dir``)."""
-    from .training.evaluate import stream_metrics
+    from .metrics import stream_metrics
 
     target = Path(target)
     clips, noise, run = _sources(target, data_dir, split)

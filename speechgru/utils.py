@@ -1,5 +1,5 @@
 """Small helpers shared by several stages: atomic writes, owned temporary folders, child
-processes that die with their parent, file hashes."""
+processes that die with their parent, file hashes, where made-once data is cached."""
 
 from __future__ import annotations
 
@@ -184,3 +184,12 @@ class DirLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def cache_root() -> Path:
+    """Where made-once data lives: ``$SPEECHGRU_CACHE``, else ``$XDG_CACHE_HOME/speechgru``,
+    else ``~/.cache/speechgru``."""
+    if os.environ.get("SPEECHGRU_CACHE"):
+        return Path(os.environ["SPEECHGRU_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "speechgru"

@@ -930,7 +930,7 @@ def test_train_into_a_run_another_train_is_writing_is_refused(synth_dir, tmp_pat
                                            (signal.SIGTERM, 143, "terminated")])
 def test_ctrl_c_or_sigterm_during_train_is_one_line_and_the_run_resumable(sig, code, word,
                                                                           synth_dir, tmp_path):
-    from speechgru.training.run_dir import RunDir
+    from speechgru.run_dir import RunDir
 
     run = tmp_path / "run"
     # as from a terminal: a shell's background job inherits SIGINT ignored (then Python never

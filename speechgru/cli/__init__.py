@@ -2,9 +2,9 @@
 
 The commands come in families, each a module with its commands and its part of the parser:
 :mod:`.data` (download, record, synth, synth-recording, check-data, features),
-:mod:`.training` (train, mine, operating-point, ensemble, evaluate, evaluate-stream) and
-:mod:`.deploy` (export, predict, listen, web). Here: the parser, and :func:`main`, which
-turns every error into one line and exit code 2.
+:mod:`.training` (train, mine, ensemble), :mod:`.evaluation` (evaluate,
+evaluate-stream, operating-point) and :mod:`.deploy` (export, predict, listen, web).
+Here: the parser, and :func:`main`, which turns every error into one line and exit code 2.
 
 Heavy libraries (TensorFlow, librosa) are imported only by the commands that need them.
 """
@@ -18,7 +18,7 @@ import sys
 import threading
 
 from ..errors import SpeechGRUError
-from . import data, deploy, training
+from . import data, deploy, evaluation, training
 from .training import _train_config
 
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show tracebacks and TensorFlow's own log lines")
     sub = p.add_subparsers(dest="command", required=True)
 
-    for family in (data, training, deploy):
+    for family in (data, training, evaluation, deploy):
         family.add_parsers(sub)
     return p
 

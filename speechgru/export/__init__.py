@@ -5,7 +5,7 @@ representative data and parity check), the converter run in a child process
 (:mod:`.convert`), the report, the model card (:mod:`.card`, ``README.md`` in every
 model directory) and ``micro/`` for TensorFlow Lite for Microcontrollers (:mod:`.micro`).
 Reads only the run directory (through
-:class:`speechgru.training.run_dir.RunDir`); builds every model with
+:class:`speechgru.run_dir.RunDir`); builds every model with
 :func:`speechgru.models.build_model`; writes the manifest with
 :mod:`speechgru.runtime.manifest`. May import TensorFlow.
 """

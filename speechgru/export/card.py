@@ -43,7 +43,7 @@ def tflite_ops(path: Path) -> list[str]:
 def training_data(run_path: Path) -> list[tuple[str, str | None]]:
     """The run's data folders (``data.json``), each with what is known of it (its licence
     and who to credit), or None."""
-    from ..training.run_dir import RunDir
+    from ..run_dir import RunDir
 
     try:
         info = RunDir(run_path).data()
@@ -153,7 +153,7 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
            f"{F.num_frames} frames a window.",
            f"- **Model**: {arch}."]
     if point and point.get("live"):
-        from ..training.evaluate import live_found
+        from ..metrics import live_found
 
         live = point["live"]
         out.append(f"- **Operating point**: threshold **{point['threshold']:.2f}**, "

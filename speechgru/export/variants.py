@@ -374,7 +374,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force:
     names the variants that failed, ``report["skipped"]`` those this run cannot have and
     why. Nothing exists at ``out_dir`` until the whole directory is ready; ``force``
     replaces only a model directory this package wrote."""
-    from ..training.run_dir import RunDir
+    from ..run_dir import RunDir
 
     chosen = select(variants)
     run = RunDir(run_dir)

@@ -6,8 +6,9 @@ Each step is the definition every implementation follows: :mod:`speechgru.featur
 (training) is checked against :func:`mfcc` here, :mod:`speechgru.features.tf` (the exported
 graphs) uses :func:`window`, :func:`mel_matrix` and :func:`dct_matrix` as its constants,
 augmentation maps MFCCs back to log-mel with :func:`dct_matrix` and warps them with
-:func:`mel_band_centres`, and the runtime counts frames with :func:`frame_count`.
-Only NumPy is imported at module level (the runtime imports this module without librosa).
+:func:`mel_band_centres`. Frames are counted by :func:`speechgru.config.frame_count`, the
+one owner of the frame arithmetic. Only NumPy and the settings are imported at module level
+(the runtime imports this module without librosa).
 
 Examples
 --------
@@ -20,20 +21,9 @@ Examples
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from ..config import FeatureConfig
-
-
-def frame_count(num_samples: int, n_fft: int, hop_length: int, center: bool = False) -> int:
-    """Frames of ``n_fft`` samples every ``hop_length`` in ``num_samples`` (``center``:
-    librosa's padding by ``n_fft // 2`` on both sides)."""
-    if center:
-        return 1 + num_samples // hop_length
-    return 1 + (num_samples - n_fft) // hop_length
+from ..config import FeatureConfig, frame_count
 
 
 def hz_to_mel(f):

@@ -58,17 +58,20 @@ def convert_weights(weights, units: int):
 class GRUCell(keras.layers.Layer):
     """One step of the GRU.
 
+    The arguments but these three are those of ``keras.layers.GRUCell``. Dropout follows
+    Keras: one mask per sequence (the :class:`GRU` layer draws it before its loop); a cell
+    called on its own in training draws a new mask per call.
+
     Parameters
     ----------
-    units : size of the state h.
-    convention : ``"textbook"`` (``h = (1−z)·h_prev + z·h̃``, default) or ``"keras"``
+    units : int
+        Size of the state h.
+    convention : str
+        ``"textbook"`` (``h = (1−z)·h_prev + z·h̃``, default) or ``"keras"``
         (``h = z·h_prev + (1−z)·h̃``).
-    reset_after : apply r after the recurrent matmul (Keras' default, two bias rows) or
-        before it (``False``: the textbook candidate).
-
-    The other arguments are those of ``keras.layers.GRUCell``. Dropout follows Keras: one
-    mask per sequence (the :class:`GRU` layer draws it before its loop); a cell called on
-    its own in training draws a new mask per call.
+    reset_after : bool
+        Apply r after the recurrent matmul (Keras' default, two bias rows) or before it
+        (``False``: the textbook candidate).
     """
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import frame_count
 from ..errors import AudioError, ConfigError, ExportError
-from ..features.maths import frame_count
 from .recognizer import DEFAULT_THRESHOLD, _read_model_dir
 from .tflite import FrameFrontend, StreamStep
 

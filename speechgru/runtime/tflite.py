@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import FeatureConfig
+from ..config import FeatureConfig, frame_count
 from ..errors import ExportError
-from ..features.maths import frame_count
 from ..utils import native_stderr_hidden
 
 _QUANTIZED = (np.int8, np.int16)

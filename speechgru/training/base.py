@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .run_dir import RunDir
+from ..run_dir import RunDir
 
 #: the model in the box's run, where the repository has it (an editable install)
 BOX_BASE = Path(__file__).resolve().parents[2] / "models" / "speech-commands-12" / "base"

@@ -13,7 +13,7 @@ from ..config import SILENCE, FeatureConfig, RunConfig
 from ..data.cache import extract_features
 from ..data.layouts import SPLITS, Clip, Dataset, scan_dataset
 from ..errors import DataError
-from .run_dir import RunDir
+from ..run_dir import RunDir
 
 
 @dataclass

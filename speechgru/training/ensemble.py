@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import RunConfig
 from ..errors import ConfigError, DataError
-from .run_dir import RunDir
+from ..run_dir import RunDir
 
 _COPIED = ("splits.json", "data.json", "labels.txt", "calibration.npz")
 

@@ -70,9 +70,9 @@ def mine(run_dir: str | Path, talk_dirs: list[str | Path], out: str | Path | Non
     from tqdm.auto import tqdm
 
     from ..audio import read_audio, resample
+    from ..run_dir import RunDir
     from ..runtime.listener import Listener
     from ..stream_eval import export_stream
-    from .run_dir import RunDir
 
     run = RunDir(run_dir)
     if not run.exists():

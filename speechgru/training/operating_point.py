@@ -21,9 +21,9 @@ from ..config import SILENCE, RunConfig, read_json
 from ..data.cache import extract_features
 from ..data.layouts import Clip, scan_dataset
 from ..errors import ConfigError, DataError
+from ..run_dir import RunDir
 from ..utils import atomic_write_text, inside
 from .data import _real_rows
-from .run_dir import RunDir
 
 
 def threshold_clips(dirs: list[str | Path], config: RunConfig,
@@ -66,7 +66,7 @@ def choose_for_run(run: RunDir, model, probs: np.ndarray, y_val: np.ndarray,
                    dirs: list[str] | None = None) -> dict:
     """The operating point of ``run``'s ``model`` (``probs``: its probabilities on the
     validation clips), on them and on ``dirs`` (None: the run's ``threshold_data``)."""
-    from .evaluate import choose_operating_point
+    from ..metrics import choose_operating_point
 
     config = run.config()
     labels = config.train.labels

@@ -193,7 +193,7 @@ def run_teacher(path: str | Path, config, splits: dict):
     training clips among the student's validation or test clips, none of its validation
     clips (which chose its epoch and operating point) among the student's test clips.
     Otherwise a ConfigError names the teacher and the first clip."""
-    from .run_dir import RunDir
+    from ..run_dir import RunDir
 
     teacher, labels = RunDir(path), config.train.labels
     try:

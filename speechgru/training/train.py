@@ -1,6 +1,6 @@
 """Training: cached MFCCs → balanced, augmented epochs → the stacked-GRU model → a run dir.
 
-The run directory and its files are :class:`speechgru.training.run_dir.RunDir`'s; the run's
+The run directory and its files are :class:`speechgru.run_dir.RunDir`'s; the run's
 data and its split are :mod:`speechgru.training.data`'s (decided once, saved there), what
 each epoch sees is :mod:`speechgru.training.sampling`'s; here are the loop, its callbacks
 and weight averaging, and the finished run's metrics and operating point.
@@ -27,6 +27,7 @@ from ..config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from ..data.cache import extract_features
 from ..data.layouts import Clip, detect_layout, scan_dataset
 from ..errors import ConfigError, DataError
+from ..run_dir import RunDir
 from ..utils import DirLock, atomic_write_text, inside
 from .data import (
     Prepared,
@@ -36,7 +37,6 @@ from .data import (
     with_recipe_synth,
 )
 from .operating_point import choose_for_run, threshold_clips
-from .run_dir import RunDir
 from .sampling import (
     _one_hot,
     _train_dataset,
@@ -407,8 +407,8 @@ def finish(run: RunDir, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
     """Validation metrics (with ``extra`` entries), the operating point (on the validation
     clips and the run's ``threshold_data``), curves and confusion of the run's best model
     on its validation clips (``x_val`` their features, ``y_val`` their label indices)."""
+    from ..metrics import metrics
     from ..plots import plot_confusion, plot_curves
-    from .evaluate import metrics
 
     run.require("best.keras")
     best = run.load_model("best")
@@ -456,8 +456,8 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, *,
     with ``data_dir``, only those inside it); a split is never recomputed. Without:
     every clip of ``data_dir``.
     """
+    from ..metrics import metrics
     from ..plots import plot_confusion
-    from .evaluate import metrics
 
     run = RunDir(run_dir)
     config, labels, model = run.load()

@@ -52,7 +52,7 @@ def tasks_audio(given: str | Path | None = None, *, install: bool = True) -> Pat
             raise ConfigError(f"{folder}: not the npm package {TASKS_AUDIO} (needs "
                               f"package.json and {', '.join(_NEEDED)})")
         return folder
-    from ..synth import cache_root
+    from ..utils import cache_root
 
     prefix = cache_root() / "npm"
     folder = prefix / "node_modules" / "@mediapipe" / "tasks-audio"

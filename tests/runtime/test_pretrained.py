@@ -47,9 +47,9 @@ def test_the_base_in_the_box_is_the_boxs_own_model(synth_dir):
     exported from: on the same clips, its probabilities (MFCC by librosa, Keras) are the
     exported model's (its own TFLite front end and graph)."""
     from speechgru.features.librosa import mfcc
+    from speechgru.run_dir import RunDir
     from speechgru.runtime.recognizer import read_clip
     from speechgru.training.base import default_base, load_base
-    from speechgru.training.run_dir import RunDir
 
     base = default_base()
     assert base == MODEL / "base"

@@ -8,8 +8,8 @@ import pytest
 
 from speechgru.cli import main
 from speechgru.errors import ConfigError
+from speechgru.run_dir import RunDir
 from speechgru.training.ensemble import combine
-from speechgru.training.run_dir import RunDir
 
 
 @pytest.fixture(scope="module")

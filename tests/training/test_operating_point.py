@@ -13,8 +13,8 @@ from speechgru.config import SILENCE, UNKNOWN, FeatureConfig, ModelConfig, RunCo
 from speechgru.data.cache import extract_features
 from speechgru.data.layouts import scan_dataset
 from speechgru.errors import ConfigError, DataError
+from speechgru.run_dir import RunDir
 from speechgru.training.operating_point import set_again
-from speechgru.training.run_dir import RunDir
 
 pytestmark = pytest.mark.slow
 TINY = RunConfig(FeatureConfig(), ModelConfig(units=(16,), dropout=0.1),

@@ -63,8 +63,8 @@ def test_a_run_from_a_base_starts_from_its_weights(exported, synth_dir, tmp_path
     the labels both know; the input normalisation is the base's. Then it trains as a run."""
     from speechgru.models import Mode, build_model
     from speechgru.models.build import normalization_stats
+    from speechgru.run_dir import RunDir
     from speechgru.training.base import load_base, start_from
-    from speechgru.training.run_dir import RunDir
     from speechgru.training.train import train
 
     root, _ = exported
@@ -149,9 +149,9 @@ def test_a_word_of_ones_own_from_the_command_line(synth_dir, tmp_path, capsys, m
 
     from test_talk_training import _speakers, _spoken_talk
 
+    from speechgru.run_dir import RunDir
     from speechgru.runtime.manifest import Manifest
     from speechgru.training.base import BOX_BASE
-    from speechgru.training.run_dir import RunDir
 
     monkeypatch.setenv("SPEECHGRU_KOKORO_MODEL", str(tmp_path / "no-kokoro.onnx"))
     talk = _spoken_talk(tmp_path / "talk", synth_dir,

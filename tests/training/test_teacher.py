@@ -108,8 +108,8 @@ def test_a_run_teaches_on_each_augmented_batch(exported):
     """train.teacher_run: each batch's targets are (1 - distill) * one-hot + distill * the
     teacher's probabilities on that very batch as augmented (not on the clean clips)."""
     from speechgru.config import COMMANDS
+    from speechgru.run_dir import RunDir
     from speechgru.training.data import Prepared
-    from speechgru.training.run_dir import RunDir
     from speechgru.training.sampling import _train_dataset
 
     root, _ = exported
@@ -179,7 +179,7 @@ def test_a_teacher_run_is_checked_before_any_work(exported, synth_dir, tmp_path,
     assert len(err) == 1 and "train.teacher_run" in err[0] and str(tmp_path / "no") in err[0]
     assert not (tmp_path / "run").exists()
     # the same split (data and percentages as the teacher's): accepted
-    from speechgru.training.run_dir import RunDir
+    from speechgru.run_dir import RunDir
 
     splits = RunDir(teacher).splits()
     assert run_teacher(teacher, RunDir(teacher).config(), splits)

@@ -289,7 +289,7 @@ def test_weight_averaging_keeps_the_average_and_trains_on_the_weights(synth_dir,
 
 
 def test_the_split_is_saved_once_disjoint_and_used_by_evaluate(trained, capsys):
-    from speechgru.training.run_dir import RunDir
+    from speechgru.run_dir import RunDir
 
     out, m, cache = trained
     splits = RunDir(out).splits()

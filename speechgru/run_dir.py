@@ -18,7 +18,7 @@ A run directory holds::
 
 Every read validates what it reads and raises a :class:`ConfigError` naming the file.
 Evaluation, export and the notebooks take the split from ``splits.json`` and never
-recompute it.
+recompute it. It sits below training, export and the benchmarks, which all read runs.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import RunConfig, read_json, read_labels
-from ..data.layouts import SPLITS, Clip
-from ..errors import ConfigError, DataError
-from ..utils import atomic_write_text, file_sha256
+from .config import RunConfig, read_json, read_labels
+from .data.layouts import SPLITS, Clip
+from .errors import ConfigError, DataError
+from .utils import atomic_write_text, file_sha256
 
 SPLITS_FORMAT = 1
 
@@ -202,7 +202,7 @@ class RunDir:
     # ------------------------------------------------------------------ models
     def load_model(self, which: str = "best"):
         """``best.keras`` or ``last.keras``, loaded in safe mode, or a named error."""
-        from ..models.build import load_model
+        from .models.build import load_model
 
         path = self.path / f"{which}.keras"
         self.require(path.name)

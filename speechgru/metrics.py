@@ -1,4 +1,9 @@
-"""Evaluation: accuracy, per-class precision/recall, confusion, false accepts, rejection.
+"""The measures: accuracy, per-class precision/recall, confusion, false accepts, rejection,
+the operating point's choice and the streaming figures (commands found, false alarms per
+hour).
+
+Pure NumPy on probabilities and truths, so training, export's model card and the room
+benchmarks score alike; imports only :mod:`speechgru.config`.
 
 The *false-accept rate* is the share of ``_unknown_`` clips (real words that are not
 commands) predicted as a command. A confidence threshold trades it against command recall:
@@ -9,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import SILENCE, UNKNOWN
+from .config import SILENCE, UNKNOWN
 
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 

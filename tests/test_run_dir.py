@@ -8,7 +8,7 @@ from conftest import tone, write
 
 from speechgru.data import Clip
 from speechgru.errors import ConfigError, DataError
-from speechgru.training.run_dir import RunDir
+from speechgru.run_dir import RunDir
 
 
 def _clips(tmp_path):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from speechgru.training.evaluate import format_report, metrics, reject_below
+from speechgru.metrics import format_report, metrics, reject_below
 
 LABELS = ["_silence_", "_unknown_", "yes", "no"]
 
@@ -64,7 +64,7 @@ def test_missing_classes_give_none_and_the_report_prints_them():
 
 
 def test_the_operating_point_is_the_lowest_threshold_meeting_the_target():
-    from speechgru.training.evaluate import choose_operating_point
+    from speechgru.metrics import choose_operating_point
 
     y = np.array([1, 1, 1, 1, 2, 3, 2, 3])
     pred = [2, 3, 2, 1, 2, 3, 2, 3]  # three unknown clips taken for commands...
@@ -88,7 +88,7 @@ def test_the_operating_point_is_set_on_real_other_words():
     push the threshold to 0.96 and reject every command; set on the real other words
     (30 or more), the threshold lets the commands through and the synthetic rate is
     reported beside it. With fewer real ones, every _unknown_ clip counts, said so."""
-    from speechgru.training.evaluate import MIN_REAL_UNKNOWN, choose_operating_point
+    from speechgru.metrics import MIN_REAL_UNKNOWN, choose_operating_point
 
     n = MIN_REAL_UNKNOWN
     # n real other words (1 of them taken for "yes" at 0.8), 10 synthetic near-misses
@@ -115,7 +115,7 @@ def test_the_operating_point_is_set_on_real_other_words():
 def test_a_threshold_resting_on_few_clips_of_most_words_is_said_to_be_uncertain():
     """Each word weighs the same: when most words have a few clips each, one clip decides
     the threshold, and the point says so (and the report prints it)."""
-    from speechgru.training.evaluate import FEW_CLIPS, choose_operating_point, format_report
+    from speechgru.metrics import FEW_CLIPS, choose_operating_point, format_report
 
     n_big = 3 * FEW_CLIPS
     y = np.array([1] * (n_big + 4) + [2, 3])
@@ -134,7 +134,7 @@ def test_a_threshold_resting_on_few_clips_of_most_words_is_said_to_be_uncertain(
     assert "uncertain: 4 of the 5 words" in report
 
 def test_stream_metrics_on_a_recording_with_known_detections():
-    from speechgru.training.evaluate import stream_metrics
+    from speechgru.metrics import stream_metrics
 
     words = [{"label": "yes", "start": 1.0, "end": 1.5},
              {"label": "no", "start": 4.0, "end": 4.4},
@@ -161,7 +161,7 @@ def test_stream_metrics_on_a_recording_with_known_detections():
 
 
 def test_overlapping_spans_count_once_and_a_detection_goes_to_the_nearest_word():
-    from speechgru.training.evaluate import stream_metrics
+    from speechgru.metrics import stream_metrics
 
     words = [{"label": "yes", "start": 1.0, "end": 1.4},
              {"label": "_unknown_", "start": 2.0, "end": 2.4}]  # widened spans overlap
@@ -174,7 +174,7 @@ def test_each_other_word_weighs_the_same_in_the_operating_point():
     """100 clips of "bed", none taken for a command, do not hide that both clips of "bird"
     are (at 0.9): counted clip by clip 2 % pass at any threshold; word by word half the
     words do until the threshold rejects them."""
-    from speechgru.training.evaluate import choose_operating_point
+    from speechgru.metrics import choose_operating_point
 
     y = np.array([1] * 102 + [2, 3])
     pred = [1] * 100 + [2, 2] + [2, 3]
