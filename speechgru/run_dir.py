@@ -86,6 +86,21 @@ class RunDir:
     def save_state(self, state: dict) -> None:
         atomic_write_text(self.path / "state.json", json.dumps(state, indent=1))
 
+    def unfinished(self) -> str | None:
+        """Why the run is not finished, or None when it is: training or the choice of its
+        operating point was stopped (Ctrl-C, a time limit) before ``metrics.json``, which
+        a run writes last, and ``operating_point.json`` were written."""
+        if (self.path / "metrics.json").is_file() and (
+                self.path / "operating_point.json").is_file():
+            return None
+        try:
+            done, planned = self.state()["epoch"], self.config().train.epochs
+        except ConfigError:
+            return "no finished epoch and no operating point"
+        if done < planned and not self.state().get("stopped_early"):
+            return f"stopped after epoch {done} of {planned}, no operating point chosen"
+        return "its operating point was not chosen"
+
     # ------------------------------------------------------------------ splits
     def save_splits(self, splits: dict[str, list[Clip]]) -> None:
         """Write ``splits.json``: every clip of every split, with its content hash."""

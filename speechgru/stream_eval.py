@@ -99,7 +99,9 @@ def export_stream(run, dest: Path, variant: str) -> Path:
     from .export import export_run
 
     wanted = ["frontend", f"stream_{variant}"]
-    report = export_run(run.path, dest, variants=wanted, max_clips=20, progress=False)
+    # a run still choosing its operating point is heard too (the live choice does this)
+    report = export_run(run.path, dest, variants=wanted, max_clips=20, progress=False,
+                        unfinished=True)
     broken = report["failed"] + list(report["skipped"])
     if broken:
         why = {**report["skipped"],

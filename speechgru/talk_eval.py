@@ -254,10 +254,12 @@ def room_metrics(detections: list[dict], truth: list[dict], duration: float, *,
 class _Heard:
     """The windows of one pass of the streaming model over a stream of pieces."""
 
-    def __init__(self, listener, pieces, *, progress: bool, total: int | None, desc: str):
+    def __init__(self, listener, pieces, *, progress: bool, total: int | None, desc: str,
+                 frames: bool = False):
         from tqdm.auto import tqdm
 
         listener.record, listener.record_levels = [], []
+        listener.record_frames = [] if frames else None
         listener.reset()
         samples = 0
         shown = progress and sys.stderr.isatty()
@@ -272,7 +274,10 @@ class _Heard:
         self.probs = (np.stack([p for _, p in listener.record]) if listener.record
                       else np.zeros((0, len(listener.labels)), np.float32))
         self.levels = np.array(listener.record_levels, np.float64)
-        listener.record, listener.record_levels = None, None
+        # every MFCC frame of the pass (kept only when asked: what a second look hears)
+        self.frames = (np.concatenate(listener.record_frames) if listener.record_frames
+                       else None)
+        listener.record, listener.record_levels, listener.record_frames = None, None, None
         self.labels = listener.labels
         self.geometry = (listener.sample_rate, listener.hop, listener.n_fft, listener.window)
 
@@ -326,7 +331,8 @@ class Hearing:
     def __init__(self, model_dir: Path, variant: str, clips, sentences, regions, *,
                  seed: int = 0, max_commands: int | None = 300,
                  max_others: int | None = 150, noise_seconds: float = 120.0,
-                 sentences_alone: bool = True, progress: bool = True):
+                 sentences_alone: bool = True, progress: bool = True,
+                 gap: tuple[float, float] = (0.3, 1.2), frames: bool = False):
         from .data.talk import SCREENED
         from .runtime.listener import Listener
         from .stream_eval import spoken_words
@@ -344,18 +350,22 @@ class Hearing:
         items = [(chosen[i], bands[i]) for i in rng.permutation(len(chosen))]
         lis = Listener(model_dir, variant)
         self.labels, self.default_threshold = lis.labels, lis.threshold
+        self.features = lis.features
+        # the front end's frame of digital silence (a second look's padding)
+        self.silence = lis.frontend.frames(np.zeros(lis.n_fft, np.float32), 1)[0]
         bed = NoiseBed(regions, lis.sample_rate) if regions else None
         self.truth: list[dict] = []
         self.room = _Heard(lis, room_stream(items, screened, bed, self.truth,
                                             sample_rate=lis.sample_rate, seed=seed,
-                                            noise_seconds=noise_seconds),
-                           progress=progress, desc="room",
+                                            noise_seconds=noise_seconds, gap=gap),
+                           progress=progress, desc="room", frames=frames,
                            total=len(items) + (3 * int(np.ceil(noise_seconds / 30))
                                                if bed is not None and noise_seconds > 0 else 0))
         self.alone_truth: list[dict] = []
         self.alone = (_Heard(lis, sentence_stream(sentences, self.alone_truth,
                                                   sample_rate=lis.sample_rate),
-                             progress=progress, total=len(sentences), desc="sentences")
+                             progress=progress, total=len(sentences), desc="sentences",
+                             frames=frames)
                       if sentences_alone else None)
         self.talk_sentences = len(screened)
 

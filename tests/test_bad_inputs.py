@@ -899,6 +899,31 @@ def test_export_checks_the_runs_labels(labels, run_copy, tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("stopped", ["training", "operating_point"])
+def test_export_of_a_run_that_did_not_finish_says_so(stopped, run_copy, tmp_path, capsys):
+    """A run stopped mid-training (Ctrl-C, a time limit) has no operating point: its export
+    would fire at any score. Refused in one line naming the run and --resume; exported only
+    when asked (--unfinished), and then it says so."""
+    (run_copy / "metrics.json").unlink()
+    if stopped == "training":  # as if killed after epoch 10 of the run's planned epochs
+        (run_copy / "operating_point.json").unlink()
+        state = json.loads((run_copy / "state.json").read_text())
+        state["epoch"], state["stopped_early"] = 10, False
+        (run_copy / "state.json").write_text(json.dumps(state))
+    before = snapshot(run_copy)
+    rc, _, err = run_cli(capsys, "export", run_copy, "--out", tmp_path / "m")
+    assert_error(rc, err, str(run_copy), "did not finish", "--resume", "--unfinished")
+    if stopped == "training":
+        assert "stopped after epoch 10 of" in err
+    assert not (tmp_path / "m").exists() and snapshot(run_copy) == before
+    rc, out, err = run_cli(capsys, "export", run_copy, "--out", tmp_path / "m",
+                           "--variants", "float32", "--unfinished")
+    assert rc == 0, err
+    assert "did not finish" in out and (tmp_path / "m" / "float32.tflite").is_file()
+    report = json.loads((tmp_path / "m" / "export_report.json").read_text())
+    assert "operating point" in report["unfinished"]
+
+
 def test_two_exports_to_one_folder_at_once_one_wins_nothing_mixed(run_copy, tmp_path):
     out = tmp_path / "m"
     cmd = [sys.executable, "-m", "speechgru", "export", str(run_copy), "--out", str(out)]

@@ -12,8 +12,12 @@ def cmd_export(args) -> int:
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants \
         else None
-    report = export_run(args.run_dir, args.out, force=args.force, variants=variants)
+    report = export_run(args.run_dir, args.out, force=args.force, variants=variants,
+                        unfinished=args.unfinished)
     print(format_report(report))
+    if report.get("unfinished"):
+        print(f"note: exported a run that did not finish ({report['unfinished']}): it has no "
+              "operating point, so predict and listen answer at their defaults")
     written = len(report["models"]) - len(report["failed"])
     print(f"wrote {report['out_dir']}/: {written} TFLite files, saved_model/, README.md (the "
           "model card), manifest.json, export_report.json. Next: speechgru listen "
@@ -116,6 +120,9 @@ def add_parsers(sub) -> None:
                         "anything else)")
     s.add_argument("--variants", help="comma-separated files to write, e.g. float32,int8,"
                    "stream_int8 (default: all of them; see speechgru.export.VARIANTS)")
+    s.add_argument("--unfinished", action="store_true",
+                   help="export a run whose training or operating point's choice was stopped "
+                        "(refused otherwise: go on with train --resume)")
     s.add_argument("--cache-dir", help="unused: export reads everything from the run directory")
     s.set_defaults(func=cmd_export)
 

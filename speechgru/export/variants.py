@@ -367,29 +367,38 @@ def _swap_in(new: Path, out_dir: Path) -> None:
 
 def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, force: bool = False,
                max_clips: int = 200, progress: bool = True,
-               variants: list[str] | None = None) -> dict:
+               variants: list[str] | None = None, unfinished: bool = False) -> dict:
     """Export the best model of ``run_dir`` (which is all it needs: the parity and
     calibration clips were kept at training) as the files of ``variants`` (default: every
     row of :data:`VARIANTS`); returns the report (also written as JSON). ``report["failed"]``
     names the variants that failed, ``report["skipped"]`` those this run cannot have and
     why. Nothing exists at ``out_dir`` until the whole directory is ready; ``force``
-    replaces only a model directory this package wrote."""
+    replaces only a model directory this package wrote. A run that did not finish (no
+    operating point: a model that would fire at any score) is refused unless
+    ``unfinished``; its report then says why (``report["unfinished"]``)."""
     from ..run_dir import RunDir
 
     chosen = select(variants)
     run = RunDir(run_dir)
     run.require("config.json", "labels.txt", "best.keras")
+    why = run.unfinished()
+    if why and not unfinished:
+        raise ExportError(f"{run.path}: the run did not finish ({why}); go on with "
+                          f"`speechgru train --out {run.path} --resume`, or export it as it "
+                          f"is with --unfinished")
     out_dir = Path(out_dir) if out_dir else Path("models") / run.path.resolve().name
     _check_out_dir(out_dir, run.path, force)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # one export at a time into a folder: a second one (same --out) is refused, not raced
     with DirLock(out_dir.parent, "export", target=out_dir):
         _check_out_dir(out_dir, run.path, force)  # again: another may have finished meanwhile
-        return _export(run, out_dir, chosen, max_clips)
+        return _export(run, out_dir, chosen, max_clips, why)
 
 
-def _export(run, out_dir: Path, chosen: tuple[Variant, ...], max_clips: int) -> dict:
-    """:func:`export_run` once ``out_dir`` is checked and locked."""
+def _export(run, out_dir: Path, chosen: tuple[Variant, ...], max_clips: int,
+            unfinished: str | None = None) -> dict:
+    """:func:`export_run` once ``out_dir`` is checked and locked (``unfinished``: why the
+    run did not finish, when it is exported as it is)."""
     from ..runtime.manifest import write_manifest
     from .card import tflite_ops, write_model_card
     from .micro import MODELS, write_micro
@@ -411,6 +420,8 @@ def _export(run, out_dir: Path, chosen: tuple[Variant, ...], max_clips: int) -> 
     # the run's name, not its path: a model directory is shipped, the exporter's paths not
     report = {"run": run.path.resolve().name, "clips": len(y_val), "labels": labels,
               "operating_point": run.operating_point(), "models": {}, "skipped": {}}
+    if unfinished:
+        report["unfinished"] = unfinished
     metadata = audio_metadata(report["run"], labels, F, run.operating_point(), run.path)
     with owned_tempdir(out_dir.parent, out_dir.name) as tmp:
         work = tmp / "work"

@@ -135,6 +135,7 @@ class Listener:
         self.threshold, self.smoothing, self.phases = threshold, smoothing, phases
         self.record: list[tuple[float, np.ndarray]] | None = None  # windows, when a list
         self.record_levels: list[float] | None = None  # every frame's level, when a list
+        self.record_frames: list[np.ndarray] | None = None  # every MFCC frame, when a list
         # c0 of the orthonormal DCT is sqrt(n_mels) times the mean log-mel level (dB)
         self._level_scale = 1.0 / np.sqrt(f.n_mels)
         for name in ("frontend.tflite", f"stream_{variant}.tflite"):
@@ -167,6 +168,8 @@ class Listener:
             self.record = []
         if self.record_levels is not None:
             self.record_levels = []
+        if self.record_frames is not None:
+            self.record_frames = []
         self.last_window = None  # (centre in s, probabilities) of the latest full window
 
     def _advance(self, frames: np.ndarray) -> list[dict]:
@@ -205,6 +208,8 @@ class Listener:
             mfcc = self.frontend.frames(self._buf, n)
             if self.record_levels is not None:  # each frame's mean log-mel level, dB
                 self.record_levels += (mfcc[:, 0] * self._level_scale).tolist()
+            if self.record_frames is not None:
+                self.record_frames.append(np.array(mfcc, np.float32))
             rows = np.repeat(self.step.codes(mfcc), self.phases, axis=0)
             for j in range(0, n * self.phases, self.phases):
                 found += self._advance(rows[j:j + self.phases])

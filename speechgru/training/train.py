@@ -421,7 +421,6 @@ def finish(run: RunDir, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
     m["best_epoch"] = state["best_epoch"]
     m["epochs_run"] = state["epoch"]
     m.update(extra)
-    atomic_write_text(run / "metrics.json", json.dumps(m, indent=1))
     if run.data().get("talk"):  # heard talk: the operating point is chosen live on it
         from .operating_point import choose_live
 
@@ -438,6 +437,8 @@ def finish(run: RunDir, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
         plot_curves(state["history"], run / "curves.png")
     plot_confusion(np.array(m["confusion"]), labels, run / "confusion.png",
                    title=f"validation, accuracy {m['accuracy']:.3f}")
+    # written last: a run with metrics.json is finished (RunDir.unfinished)
+    atomic_write_text(run / "metrics.json", json.dumps(m, indent=1))
     return m
 
 
