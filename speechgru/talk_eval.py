@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import SILENCE
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 BANDS = (("clean", None), ("20-30 dB", (20.0, 30.0)), ("10-20 dB", (10.0, 20.0)),
          ("5-10 dB", (5.0, 10.0)))
@@ -332,7 +332,8 @@ class Hearing:
                  seed: int = 0, max_commands: int | None = 300,
                  max_others: int | None = 150, noise_seconds: float = 120.0,
                  sentences_alone: bool = True, progress: bool = True,
-                 gap: tuple[float, float] = (0.3, 1.2), frames: bool = False):
+                 gap: tuple[float, float] = (0.3, 1.2), frames: bool = False,
+                 verifier=None):
         from .data.talk import SCREENED
         from .runtime.listener import Listener
         from .stream_eval import spoken_words
@@ -341,6 +342,9 @@ class Hearing:
         if not screened:
             raise DataError("no sentence with a transcript free of command words to say "
                             "the words between")
+        # a second look hears each candidate's frames again: keep them
+        frames = frames or verifier is not None
+        self.verifier, self._scores = verifier, {}
         rng = np.random.default_rng(seed)
         commands, others = spoken_words(clips, rng, max_commands, max_others)
         if not commands:
@@ -348,7 +352,7 @@ class Hearing:
         chosen = commands + others
         bands = _bands(len(commands), rng) + _bands(len(others), rng)
         items = [(chosen[i], bands[i]) for i in rng.permutation(len(chosen))]
-        lis = Listener(model_dir, variant)
+        lis = Listener(model_dir, variant, verify=False)  # the first stage alone
         self.labels, self.default_threshold = lis.labels, lis.threshold
         self.features = lis.features
         # the front end's frame of digital silence (a second look's padding)
@@ -369,15 +373,42 @@ class Hearing:
                       if sentences_alone else None)
         self.talk_sentences = len(screened)
 
-    def score(self, threshold: float, smoothing: int = 2, suppression_ms: float = 1000.0
-              ) -> dict:
+    def verified(self, heard: _Heard, detections: list[dict], verify: float | None
+                 ) -> list[dict]:
+        """The detections the second look keeps at ``verify`` (None: all of them). Each
+        candidate's score is computed once and kept, so every setting of both thresholds
+        costs no second pass of either model."""
+        if verify is None or not detections:
+            return detections
+        if self.verifier is None:
+            raise ConfigError("no second look (verifier) to apply")
+        key = id(heard)
+        todo = [d for d in detections if (key, d["time"], d["label"]) not in self._scores]
+        if todo:
+            ctx = self.verifier.context
+            windows = np.stack([ctx.cut(heard.frames, d["time"], self.silence) for d in todo])
+            for d, p in zip(todo, self.verifier.scores(windows, [d["label"] for d in todo]),
+                            strict=True):
+                self._scores[(key, d["time"], d["label"])] = float(p)
+        out = []
+        for d in detections:
+            p = self._scores[(key, d["time"], d["label"])]
+            if p >= verify:
+                out.append({**d, "verified": round(p, 4)})
+        return out
+
+    def score(self, threshold: float, smoothing: int = 2, suppression_ms: float = 1000.0,
+              verify: float | None = None) -> dict:
+        """Every figure at a decision setting: the first stage's ``threshold`` and
+        ``smoothing``, and the second look's ``verify`` threshold (None: none)."""
         from .data.talk import SCREENED
 
-        m = room_metrics(self.room.detections(threshold, smoothing, suppression_ms),
-                         self.truth, self.room.duration)
+        m = room_metrics(self.verified(self.room, self.room.detections(
+            threshold, smoothing, suppression_ms), verify), self.truth, self.room.duration)
         if self.alone is not None:
-            a = room_metrics(self.alone.detections(threshold, smoothing, suppression_ms),
-                             self.alone_truth, self.alone.duration)
+            a = room_metrics(self.verified(self.alone, self.alone.detections(
+                threshold, smoothing, suppression_ms), verify), self.alone_truth,
+                self.alone.duration)
             screened = a["speech"].get(SCREENED, {})
             m["sentences_alone"] = {"speech": a["speech"], "fired_in_talk": a["fired_in_talk"],
                                     "false_alarms_per_hour": screened.get("per_hour")}
@@ -407,7 +438,8 @@ def evaluate_talk(target: str | Path, talk_dir: str | Path | list, data_dir=None
                   max_commands: int | None = 300, max_others: int | None = 150,
                   noise_seconds: float = 120.0, sentences_alone: bool = True,
                   points: tuple[tuple[float, int], ...] = (),
-                  out_dir: str | Path | None = None, progress: bool = True) -> dict:
+                  out_dir: str | Path | None = None, progress: bool = True,
+                  verify: bool = True, verify_threshold: float | None = None) -> dict:
     """The room benchmark of a run (its ``split``'s clips, default validation, and the talk
     speakers of the same part: validation or test; its streaming model exported to a
     temporary folder) or of an exported model directory (every clip of ``data_dir``, the
@@ -415,9 +447,12 @@ def evaluate_talk(target: str | Path, talk_dir: str | Path | list, data_dir=None
     operating point); ``points``: more ``(threshold, smoothing)`` settings to score
     (``"points"``, the same windows replayed). Writes ``talk-<name>.json`` and its plot
     into ``out_dir`` (default: the run's ``eval/``; none for a model directory without
-    ``out_dir``)."""
+    ``out_dir``). A model with a second look (a verifier) is heard with it, as ``listen``
+    hears it, unless ``verify`` is False; ``verify_threshold`` is its threshold (default:
+    the operating point's)."""
     from .data.talk import read_talk
     from .runtime.manifest import Manifest
+    from .runtime.verifier import Verifier
     from .stream_eval import _sources
 
     target = Path(target)
@@ -438,25 +473,43 @@ def evaluate_talk(target: str | Path, talk_dir: str | Path | list, data_dir=None
             model_dir = export_stream(run, Path(tmp) / "model", variant)
         else:
             model_dir = target
+        manifest = Manifest(model_dir)
+        verifier = None
+        if verify:
+            from .runtime.recognizer import _read_model_dir
+
+            _, features, labels = _read_model_dir(model_dir)
+            verifier = Verifier.of_model_dir(manifest, features, labels, variant)
         hearing = Hearing(model_dir, variant, clips, sentences, regions, seed=seed,
                           max_commands=max_commands, max_others=max_others,
                           noise_seconds=noise_seconds, sentences_alone=sentences_alone,
-                          progress=progress)
-        point = Manifest(model_dir).data.get("operating_point") or {}
-    used = hearing.default_threshold if threshold is None else threshold
+                          progress=progress, verifier=verifier)
+        point = manifest.data.get("operating_point") or {}
+        second = manifest.verifier_point if verifier is not None else None
+    if verifier is not None:  # the first stage's point with the second look's
+        point = second or {}
+        if verify_threshold is None:
+            verify_threshold = float(point.get("verifier_threshold", 0.5))
+    else:
+        verify_threshold = None
+    used = (float(point.get("threshold", hearing.default_threshold))
+            if verifier is not None else hearing.default_threshold) \
+        if threshold is None else threshold
     if smoothing is None:
         smoothing = int(point.get("smoothing", 2))
+    v = verify_threshold
     result = {"target": str(target), "split": split or ("validation" if run else None),
               "talk": [str(d) for d in talk_dirs], "talk_part": part,
               "data": str(data_dir) if data_dir else None, "variant": variant, "seed": seed,
               "threshold": used, "smoothing": smoothing, "suppression_ms": suppression_ms,
+              "verifier_threshold": v,
               "noise": sorted({str(p) for p, _, _ in regions}),
               "talk_sentences": hearing.talk_sentences,
-              **hearing.score(used, smoothing, suppression_ms)}
-    result["curve"] = [curve_row(t, hearing.score(t, smoothing, suppression_ms))
+              **hearing.score(used, smoothing, suppression_ms, verify=v)}
+    result["curve"] = [curve_row(t, hearing.score(t, smoothing, suppression_ms, verify=v))
                        for t in sorted(set(thresholds) | {used})]
-    result["points"] = [{**curve_row(t, hearing.score(t, k, suppression_ms)), "smoothing": k}
-                        for t, k in points]
+    result["points"] = [{**curve_row(t, hearing.score(t, k, suppression_ms, verify=v)),
+                         "smoothing": k} for t, k in points]
     out = Path(out_dir) if out_dir else (run / "eval" if run is not None else None)
     if out is not None:
         from .plots import plot_talk
@@ -483,7 +536,8 @@ def format_talk_report(r: dict) -> str:
         f"a room where people talk: {r['commands']} commands and {r['other_words']} other "
         f"words, each after 1-3 of {r['talk_sentences']} real sentences ({r['talk_part']} "
         f"speakers), {r['duration_s'] / 60:.1f} min; listen with threshold "
-        f"{r['threshold']:.2f}:",
+        f"{r['threshold']:.2f}" + (f", then the second look at {r['verifier_threshold']:.2f}"
+                                   if r.get("verifier_threshold") is not None else "") + ":",
         f"  commands found                    {pct(r['command_recall'])} ({r['found']}); "
         f"with a wrong label {pct(r['substitution_rate'])}",
         "  by SNR band                       " + ", ".join(

@@ -62,12 +62,16 @@ def cmd_listen(args) -> int:
 
     lis = Listener(args.model_dir, variant=args.variant, threshold=args.threshold,
                    smoothing=args.smoothing, suppression_ms=args.suppression_ms,
-                   phases=args.phases)
+                   phases=args.phases, verify=not args.no_verify,
+                   verify_threshold=args.verify_threshold)
 
     def show(found):
         for d in found:
             if args.json:
                 print(json.dumps(d), flush=True)
+            elif "verified" in d:  # heard again with the seconds around it
+                print(f"{d['time']:9.2f} s  {d['label']:<8} {d['p']:.2f}  second look "
+                      f"{d['verified']:.2f} (decided at {d['decided']:.2f} s)", flush=True)
             else:
                 print(f"{d['time']:9.2f} s  {d['label']:<8} {d['p']:.2f}", flush=True)
 
@@ -158,6 +162,11 @@ def add_parsers(sub) -> None:
     s.add_argument("--phases", type=int, default=4,
                    help="staggered windows per window length (more: finer timing, more "
                         "compute per hop)")
+    s.add_argument("--no-verify", action="store_true",
+                   help="the streaming model alone, without the model's second look (its "
+                        "verifier), for comparison")
+    s.add_argument("--verify-threshold", type=float,
+                   help="the score the second look needs (default: the operating point's)")
     s.add_argument("--json", action="store_true", help="one JSON object per detection")
     s.set_defaults(func=cmd_listen)
 

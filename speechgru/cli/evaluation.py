@@ -42,7 +42,8 @@ def cmd_evaluate_stream(args) -> int:
                           smoothing=args.smoothing, suppression_ms=args.suppression_ms,
                           seed=args.seed, max_commands=args.max_commands,
                           max_others=150 if args.max_others is None else args.max_others,
-                          out_dir=args.out, progress=not args.json)
+                          out_dir=args.out, progress=not args.json,
+                          verify=not args.no_verify, verify_threshold=args.verify_threshold)
         report = format_talk_report
     else:
         r = evaluate_stream(args.target, args.data, split=args.split, variant=args.variant,
@@ -170,5 +171,10 @@ def add_parsers(sub) -> None:
                    help="with --talk: as listen's (default: the operating point's, or 2)")
     s.add_argument("--suppression-ms", type=float, default=1000.0,
                    help="with --talk: as listen's")
+    s.add_argument("--no-verify", action="store_true",
+                   help="with --talk: the streaming model alone, without the second look")
+    s.add_argument("--verify-threshold", type=float,
+                   help="with --talk: the second look's threshold (default: the operating "
+                        "point's)")
     s.add_argument("--json", action="store_true", help="one JSON object on stdout")
     s.set_defaults(func=cmd_evaluate_stream)

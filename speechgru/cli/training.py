@@ -159,6 +159,38 @@ def cmd_ensemble(args) -> int:
     return 0
 
 
+def cmd_verifier(args) -> int:
+    from ..errors import ConfigError
+    from ..metrics import _pct
+    from ..training.verifier import train_verifier
+
+    try:
+        units = tuple(int(u) for u in args.units.split(","))
+    except ValueError:
+        units = ()
+    if not units or any(u < 1 or u > 1024 for u in units):
+        raise ConfigError(f"--units {args.units!r}: comma-separated layer sizes in 1..1024")
+    if args.epochs < 1:
+        raise ConfigError(f"--epochs {args.epochs}: at least 1")
+    v = train_verifier(args.run_dir, args.talk or None, epochs=args.epochs, units=units,
+                       before=args.before, after=args.after, progress=not args.json)
+    if args.json:
+        print(json.dumps(v))
+        return 0
+    alone = v["first_stage_alone"]
+    print(f"second look trained: candidates of the streaming model at {v['threshold']:.2f} "
+          f"({v['smoothing']} windows), kept at {v['verifier_threshold']:.2f}, chosen live "
+          f"({'met' if v['met'] else 'NOT met: the fewest false alarms'}): "
+          f"{_pct(v['command_recall'])} of {v['commands']} commands found with "
+          f"{v['false_alarms_per_hour_of_talk']:.1f} false alarms per hour of talk "
+          f"(the streaming model alone at its best: {_pct(alone['command_recall'])} at "
+          f"{alone['false_alarms_per_hour_of_talk']:.1f}); hardly a pause: "
+          f"{_pct(v['tight_command_recall'])}")
+    print(f"wrote {args.run_dir}/verifier/ and operating_point.json. Next: speechgru export "
+          f"{args.run_dir} --force")
+    return 0
+
+
 def add_parsers(sub) -> None:
     """This family's commands on the ``speechgru`` parser."""
 
@@ -210,6 +242,21 @@ def add_parsers(sub) -> None:
                                  "exists is resumed")
     s.add_argument("--json", action="store_true", help="one JSON object on stdout")
     s.set_defaults(func=cmd_mine)
+
+    s = sub.add_parser("verifier", help="train a finished run's second look: a model that "
+                       "hears the seconds around each candidate of the streaming model, "
+                       "and choose both thresholds live")
+    s.add_argument("run_dir")
+    s.add_argument("--talk", action="append", metavar="DIR",
+                   help="folders of continuous speech (default: the run's --talk)")
+    s.add_argument("--epochs", type=int, default=25)
+    s.add_argument("--units", default="64,64", help="the verifier's GRU layers")
+    s.add_argument("--before", type=float, default=1.5,
+                   help="seconds heard before a candidate")
+    s.add_argument("--after", type=float, default=1.0,
+                   help="seconds heard after it (the decision waits for them)")
+    s.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    s.set_defaults(func=cmd_verifier)
 
     s = sub.add_parser("ensemble", help="combine runs trained apart (other seeds, one split) "
                        "into one run whose output is the mean of their probabilities")

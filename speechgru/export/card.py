@@ -171,6 +171,25 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
                    f"at most {_pct(point.get('target_false_accept_rate', 0.03))} of the "
                    f"other words for a command, on {_chosen_on(point)}; "
                    "`speechgru predict`/`listen` use it unless given `--threshold`.")
+    second = (point or {}).get("verifier")
+    entry = report.get("verifier")
+    if second and entry and not entry.get("error"):
+        alone = second.get("first_stage_alone") or {}
+        out.append(
+            f"- **Second look**: a verifier (our GRU, {entry['before']:g} s before and "
+            f"{entry['after']:g} s after each candidate, `{'`, `'.join(entry['files'].values())}`)"
+            f" hears again every command the streaming model proposes at "
+            f"{second['threshold']:.2f} ({second['smoothing']} windows averaged) and keeps it "
+            f"at **{second['verifier_threshold']:.2f}**; both chosen live on "
+            f"{_pct(second['command_recall'])} of {second['commands']} validation commands "
+            f"found with {second['false_alarms_per_hour_of_talk']:.1f} false alarms per hour "
+            f"of talk (the streaming model alone at its best there: "
+            f"{_pct(alone.get('command_recall'))} at "
+            f"{alone.get('false_alarms_per_hour_of_talk', 0):.1f}). A decision comes "
+            f"{entry['after']:g} s after a candidate's centre. `speechgru listen` and "
+            "`evaluate-stream` use it (`--no-verify` turns it off); the MFCC-input, "
+            "raw-audio and MediaPipe files and the page are the streaming model alone, at "
+            "the operating point above.")
     acc = _accuracy_lines(run_path)
     if acc:
         out += ["", "## Accuracy (12-label top-1 at threshold 0; clips of speakers not "
@@ -183,7 +202,11 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
             "exporting machine.", "",
             "| file | KiB | max \\|Δ\\| | top-1 agreement | accuracy | ms per call | "
             "operators |", "|---|---|---|---|---|---|---|"]
-    for file, r in report["models"].items():
+    models = dict(report["models"])
+    for file, r in ((entry or {}).get("models") or {}).items():  # the second look's
+        if "error" not in r:
+            models[file] = {**r, "latency_ms": r["ms_per_window"], "per": "window"}
+    for file, r in models.items():
         if "error" in r:
             continue
         ops = ", ".join(tflite_ops(model_dir / file))

@@ -320,6 +320,71 @@ def _export_variant(variant: Variant, sources: _Sources, out: Path, work: Path,
     return r
 
 
+VERIFIER = "verifier"  # a run's folder of its second look (speechgru.training.verifier)
+VERIFIER_FILES = {"float32": "verifier_stream_float32.tflite",
+                  "int8": "verifier_stream_int8.tflite"}
+
+
+def export_verifier(folder: Path, out: Path, work: Path, convert, labels: list[str],
+                    features) -> dict:
+    """A run's second look (``folder``: ``best.keras``, ``verifier.json``,
+    ``calibration.npz``) as its GRU step in float32 and int8 (looped over a window of frames
+    by the runtime, as ``stream_int8`` is for a clip), each checked against the Keras model
+    on the kept validation windows. The entry for the manifest and the report; ``error``
+    when it cannot be made (the model directory is then written without it)."""
+    import tensorflow as tf
+
+    from ..config import ModelConfig, read_json
+    from ..models import Mode, build_model, copy_weights, normalization_stats
+    from ..models.build import load_model
+    from ..runtime.verifier import Context
+
+    info = read_json(folder / "verifier.json", error=ExportError)
+    try:
+        context = Context(features, float(info["context"]["before"]),
+                          float(info["context"]["after"]))
+        model_config = ModelConfig.from_dict(info["model"])
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        raise ExportError(f"{folder / 'verifier.json'}: damaged ({exc})") from None
+    keras_model = load_model(folder / "best.keras")
+    with np.load(folder / "calibration.npz", allow_pickle=False) as z:
+        x, y = z["x"].astype(np.float32), z["y"]
+    if x.ndim != 3 or x.shape[1:] != (context.frames, features.num_features):
+        raise ExportError(f"{folder / 'calibration.npz'}: windows of shape {x.shape[1:]}, "
+                          f"not ({context.frames}, {features.num_features}) of these features")
+    mean, var = normalization_stats(keras_model)
+    stream = build_model(model_config, Mode.STREAM, num_features=features.num_features,
+                         num_classes=len(labels), mean=mean, variance=var, name="verifier")
+    copy_weights(keras_model, stream)
+    specs = {i.name: tf.TensorSpec([None, *i.shape[1:]], tf.float32, name=i.name)
+             for i in stream.inputs}
+    saved = work / "verifier_sm"
+    stream.export(str(saved), input_signature=[specs], verbose=False)
+    calib = work / "verifier_calib.npz"
+    np.savez(calib, **stream_states(stream, x[:40]))
+    ref = keras_model.predict(x, batch_size=256, verbose=0)
+    entry = {"before": context.before, "after": context.after, "frames": context.frames,
+             "files": {}, "windows": len(x), "models": {}}
+    for kind, name in VERIFIER_FILES.items():
+        try:
+            convert(saved, out / name, kind, calib if kind == "int8" else None)
+            got, ms = run_stream_tflite(out / name, x)
+        except (ExportError, RuntimeError, ValueError) as exc:
+            (out / name).unlink(missing_ok=True)
+            entry["models"][name] = {"error": str(exc)}
+            continue
+        entry["files"][kind] = name
+        entry["models"][name] = {
+            "bytes": (out / name).stat().st_size, "ms_per_window": ms * context.frames,
+            "max_abs_delta": float(np.abs(got - ref).max()),
+            "mean_abs_delta": float(np.abs(got - ref).max(axis=1).mean()),
+            "top1_agreement": float((got.argmax(1) == ref.argmax(1)).mean()),
+            "accuracy": float((got.argmax(1) == y).mean())}
+    if "float32" not in entry["files"]:
+        entry["error"] = entry["models"][VERIFIER_FILES["float32"]]["error"]
+    return entry
+
+
 def _check_out_dir(out_dir: Path, run_dir: Path, force: bool) -> None:
     """``out_dir`` may be written: new, or (with ``force``) a model directory this package
     wrote that is not the run, an ancestor of it, the working or the home directory."""
@@ -435,6 +500,9 @@ def _export(run, out_dir: Path, chosen: tuple[Variant, ...], max_clips: int,
                         variant, sources, tmp, work, data, convert, metadata)
                 except ConfigError as exc:
                     report["skipped"][variant.name] = str(exc)
+            if (run / VERIFIER / "best.keras").is_file():  # the second look
+                report["verifier"] = export_verifier(run / VERIFIER, tmp, work, convert,
+                                                     labels, F)
         report["keras_accuracy"] = float((ref.argmax(1) == y_val).mean())
         report["failed"] = sorted(k for k, v in report["models"].items() if "error" in v)
         shutil.rmtree(work)
@@ -447,8 +515,11 @@ def _export(run, out_dir: Path, chosen: tuple[Variant, ...], max_clips: int,
             report["micro"] = write_micro(tmp, made[0], tflite_ops(tmp / made[0]))
         atomic_write_text(tmp / "export_report.json", json.dumps(report, indent=1))
         write_model_card(tmp, report, config, run.path.resolve(), out_dir.name)
+        entry = report.get("verifier")
         write_manifest(tmp, labels=labels, features=F.to_dict(),
-                       operating_point=run.operating_point())
+                       operating_point=run.operating_point(),
+                       verifier=None if not entry or entry.get("error") else {
+                           k: entry[k] for k in ("before", "after", "frames", "files")})
         publish_tree(tmp)
         _swap_in(tmp, out_dir)
     report["out_dir"] = str(out_dir)

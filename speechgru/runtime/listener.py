@@ -11,6 +11,7 @@ from ..config import frame_count
 from ..errors import AudioError, ConfigError, ExportError
 from .recognizer import DEFAULT_THRESHOLD, _read_model_dir
 from .tflite import FrameFrontend, StreamStep
+from .verifier import FrameTape, Verifier
 
 MAX_SMOOTHING = 64  # windows (16 s at the default 4 phases of a 1 s window)
 MAX_SUPPRESSION_MS = 3_600_000.0
@@ -119,14 +120,25 @@ class Listener:
     def __init__(self, model_dir: str | Path, variant: str = "float32", *,
                  threshold: float | None = None, smoothing: int | None = None,
                  suppression_ms: float = 1000.0,
-                 phases: int = 4, num_threads: int = 1):
+                 phases: int = 4, num_threads: int = 1, verify: bool = True,
+                 verify_threshold: float | None = None):
         self.dir = Path(model_dir)
         self.manifest, self.features, self.labels = _read_model_dir(self.dir)
-        if threshold is None:  # the operating point chosen at training, or the old default
-            threshold = self.manifest.threshold or DEFAULT_THRESHOLD
-        if smoothing is None:  # the operating point's when it was chosen live, else 2
-            smoothing = self.manifest.smoothing or 2
         f = self.features
+        # the second look, when the directory has one (an older export has none)
+        self.verifier = (Verifier.of_model_dir(self.manifest, f, self.labels, variant,
+                                               num_threads) if verify else None)
+        second = self.manifest.verifier_point if self.verifier is not None else None
+        if threshold is None:  # the operating point chosen at training, or the old default
+            threshold = (second["threshold"] if second else
+                         self.manifest.threshold or DEFAULT_THRESHOLD)
+        if smoothing is None:  # the operating point's when it was chosen live, else 2
+            smoothing = (second["smoothing"] if second else self.manifest.smoothing or 2)
+        if self.verifier is not None:
+            if verify_threshold is None:
+                verify_threshold = second["verifier_threshold"] if second else 0.5
+            check_decision(verify_threshold, 1, 0.0)
+        self.verify_threshold = verify_threshold if self.verifier is not None else None
         self.sample_rate, self.hop, self.n_fft = f.sample_rate, f.hop_length, f.n_fft
         self.window = f.num_frames
         if not 1 <= phases <= self.window:
@@ -148,6 +160,10 @@ class Listener:
         self.step = StreamStep(self.manifest.verify(f"stream_{variant}.tflite"), f.n_mfcc,
                                len(self.labels), num_threads, batch=phases)
         self._zero = self.step.zero_states(1)
+        if self.verifier is not None:  # the last seconds of frames, for the second look
+            ctx = self.verifier.context
+            self.tape = FrameTape(f.n_mfcc, keep=2 * ctx.frames + self.window)
+            self._silence = self.frontend.frames(np.zeros(self.n_fft, np.float32), 1)[0]
         # phase k starts its windows at frames offset_k + m·T: by frame t mod T, which
         # phases start a window (their states zeroed) and which complete one
         T = self.window
@@ -164,6 +180,9 @@ class Listener:
         self._frame = 0  # index of the next MFCC frame
         self._states = self.step.zero_states(self.phases)  # row k: phase k
         self.decider.reset()
+        if self.verifier is not None:
+            self.tape.reset()
+            self._waiting: list[dict] = []
         if self.record is not None:
             self.record = []
         if self.record_levels is not None:
@@ -210,11 +229,31 @@ class Listener:
                 self.record_levels += (mfcc[:, 0] * self._level_scale).tolist()
             if self.record_frames is not None:
                 self.record_frames.append(np.array(mfcc, np.float32))
+            if self.verifier is not None:
+                self.tape.add(mfcc)
             rows = np.repeat(self.step.codes(mfcc), self.phases, axis=0)
             for j in range(0, n * self.phases, self.phases):
                 found += self._advance(rows[j:j + self.phases])
             self._buf = self._buf[n * self.hop:]
-        return found
+        return self._second_look(found)
+
+    def _second_look(self, found: list[dict], final: bool = False) -> list[dict]:
+        """The first stage's detections (candidates) through the verifier, each once the
+        stream holds the seconds after it (at the end of a stream: padded with silence);
+        those it keeps, with its score and the stream time of the decision."""
+        if self.verifier is None:
+            return found
+        ctx = self.verifier.context
+        self._waiting += found
+        ready = [d for d in self._waiting if final or ctx.end(d["time"]) <= self.tape.count]
+        if not ready:
+            return []
+        self._waiting = [d for d in self._waiting if not any(d is r for r in ready)]
+        windows = np.stack([self.tape.window(ctx, d["time"], self._silence) for d in ready])
+        scores = self.verifier.scores(windows, [d["label"] for d in ready])
+        now = ((self.tape.count - 1) * self.hop + self.n_fft) / self.sample_rate
+        return [{**d, "verified": round(float(p), 4), "decided": round(now, 3)}
+                for d, p in zip(ready, scores, strict=True) if p >= self.verify_threshold]
 
     def feed_pcm16(self, data: bytes) -> list[dict]:
         """Add raw signed 16-bit little-endian mono PCM (an odd trailing byte waits for the
@@ -225,8 +264,9 @@ class Listener:
         return self.feed(pcm.astype(np.float32) / 32768.0)
 
     def flush(self) -> list[dict]:
-        """End of stream: report a detection still waiting for its peak."""
-        return self.decider.flush()
+        """End of stream: report a detection still waiting for its peak (or for the seconds
+        after it, which are then silence)."""
+        return self._second_look(self.decider.flush(), final=True)
 
     def listen_file(self, path: str | Path) -> list[dict]:
         """Every detection in an audio file of any length."""

@@ -22,9 +22,10 @@ NAME = "manifest.json"
 
 
 def write_manifest(model_dir: Path, *, labels: list[str], features: dict,
-                   operating_point: dict | None = None) -> dict:
+                   operating_point: dict | None = None, verifier: dict | None = None) -> dict:
     """Hash every file below ``model_dir`` (but the manifest) and write the manifest, with
-    the run's operating point (the threshold chosen at training) when it has one."""
+    the run's operating point (the threshold chosen at training) when it has one, and its
+    second look (``verifier``: context and files) when it has one."""
     from .. import __version__
 
     files = {}
@@ -37,6 +38,8 @@ def write_manifest(model_dir: Path, *, labels: list[str], features: dict,
                 "features": features, "files": files}
     if operating_point is not None:
         manifest["operating_point"] = operating_point
+    if verifier is not None:
+        manifest["verifier"] = verifier
     atomic_write_text(model_dir / NAME, json.dumps(manifest, indent=1) + "\n")
     return manifest
 
@@ -145,6 +148,24 @@ class Manifest:
             raise ExportError(f"{self.dir / NAME}: damaged operating point (threshold {t!r} "
                               "is not in (0, 1])")
         return float(t)
+
+    @property
+    def verifier_point(self) -> dict | None:
+        """The operating point with the second look (``threshold`` and ``smoothing`` of the
+        first stage, ``verifier_threshold``), chosen live over both thresholds; None when
+        the model has no verifier or it was not chosen."""
+        point = self.data.get("operating_point")
+        v = point.get("verifier") if isinstance(point, dict) else None
+        if v is None:
+            return None
+        ok = isinstance(v, dict) and all(
+            isinstance(v.get(k), int | float) and not isinstance(v.get(k), bool)
+            and 0 < v[k] <= 1 for k in ("threshold", "verifier_threshold")) and \
+            isinstance(v.get("smoothing"), int) and 1 <= v["smoothing"] <= 64
+        if not ok:
+            raise ExportError(f"{self.dir / NAME}: damaged operating point of the verifier "
+                              "(threshold and verifier_threshold in (0, 1], smoothing 1..64)")
+        return v
 
     @property
     def smoothing(self) -> int | None:

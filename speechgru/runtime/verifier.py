@@ -90,18 +90,52 @@ class FrameTape:
 
 
 class Verifier:
-    """The exported second look: ``verifier_<variant>.tflite`` of a model directory, a
-    window of MFCC frames in, the labels' probabilities out. ``score(window, label)`` is
-    the probability that ``label`` was said to the device."""
+    """The exported second look: ``verifier_stream_<variant>.tflite`` of a model directory,
+    the verifier's GRU step looped over a window of MFCC frames from zero states (float32
+    or int8, as the streaming model). :meth:`probabilities` of many windows at once;
+    :meth:`scores` the probability of each candidate's label."""
 
-    def __init__(self, path, labels: list[str], num_threads: int = 1):
-        from .tflite import ClipModel
+    def __init__(self, path, context: Context, labels: list[str], n_mfcc: int,
+                 num_threads: int = 1):
+        from .tflite import StreamStep
 
-        self.model = ClipModel(path, num_threads)
-        self.labels = list(labels)
+        self.step = StreamStep(path, n_mfcc, len(labels), num_threads)
+        self.context, self.labels = context, list(labels)
 
-    def probabilities(self, window: np.ndarray) -> np.ndarray:
-        return self.model(np.asarray(window, np.float32)[None])[0]
+    @classmethod
+    def of_model_dir(cls, manifest, features: FeatureConfig, labels: list[str],
+                     variant: str = "float32", num_threads: int = 1) -> Verifier | None:
+        """The model directory's verifier (its manifest's ``verifier`` entry), or None for
+        a directory without one (an older export). ExportError naming the manifest when
+        the entry is damaged, and the file when it is missing, tampered with (sha256) or
+        made for other features."""
+        from ..errors import ExportError
 
-    def score(self, window: np.ndarray, label: str) -> float:
-        return float(self.probabilities(window)[self.labels.index(label)])
+        entry = manifest.data.get("verifier")
+        if entry is None:
+            return None
+        where = manifest.dir / "manifest.json"
+        files = entry.get("files") if isinstance(entry, dict) else None
+        try:
+            context = Context(features, float(entry["before"]), float(entry["after"]))
+        except (KeyError, TypeError, ValueError):
+            raise ExportError(f"{where}: damaged verifier entry (before / after)") from None
+        if not isinstance(files, dict) or entry.get("frames") != context.frames:
+            raise ExportError(f"{where}: damaged verifier entry (its files, or {context.frames} "
+                              f"frames at these features' hop: made for other features)")
+        name = files.get("int8" if variant in ("int8", "int16") else "float32")
+        if not isinstance(name, str):
+            raise ExportError(f"{where}: the verifier has no {variant} file")
+        return cls(manifest.verify(name), context, labels, features.n_mfcc, num_threads)
+
+    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+        """``(n, frames, n_mfcc)`` windows → ``(n, labels)`` probabilities."""
+        windows = np.asarray(windows, np.float32)
+        out = [self.step.clips(windows[i:i + 64]) for i in range(0, len(windows), 64)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+    def scores(self, windows: np.ndarray, labels: list[str]) -> np.ndarray:
+        """The probability of ``labels[i]`` in window ``i``."""
+        p = self.probabilities(windows)
+        return np.array([p[i, self.labels.index(lab)] for i, lab in enumerate(labels)],
+                        np.float64)

@@ -103,7 +103,7 @@ def mine(run_dir: str | Path, talk_dirs: list[str | Path], out: str | Path | Non
     before = len(state["windows"])
     with tempfile.TemporaryDirectory(prefix="speechgru-mine-") as tmp:
         model = export_stream(run, Path(tmp) / "model", variant)
-        lis = Listener(model, variant, threshold=threshold, smoothing=1)
+        lis = Listener(model, variant, threshold=threshold, smoothing=1, verify=False)
         sr = lis.sample_rate
         for k, s in enumerate(tqdm(todo, desc="mining talk", unit="sentence",
                                    disable=not progress or not sys.stderr.isatty(), leave=False)):

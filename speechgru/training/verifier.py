@@ -97,3 +97,206 @@ def examples(hearing, context, labels: list[str], *, threshold: float = 0.3,
         return (np.zeros((0, context.frames, len(hearing.silence)), np.float32),
                 np.zeros(0, np.int64), [])
     return np.stack(xs).astype(np.float32), np.array(ys, np.int64), about
+
+
+VERIFIER = "verifier"  # the run's folder of its second look
+FIRST_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(6, 20))  # 0.30 ... 0.95
+VERIFY_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(2, 20))  # 0.10 ... 0.95
+SMOOTHINGS = (1, 2, 3)
+
+
+class KerasVerifier:
+    """A trained verifier (Keras) with the interface of the exported one
+    (:class:`~speechgru.runtime.verifier.Verifier`): ``context``, ``labels``, ``scores``."""
+
+    def __init__(self, model, context, labels: list[str]):
+        self.model, self.context, self.labels = model, context, list(labels)
+
+    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+        return self.model.predict(np.asarray(windows, np.float32), batch_size=256, verbose=0)
+
+    def scores(self, windows: np.ndarray, labels: list[str]) -> np.ndarray:
+        p = self.probabilities(windows)
+        return np.array([p[i, self.labels.index(lab)] for i, lab in enumerate(labels)],
+                        np.float64)
+
+
+def hear(model_dir, clips, sentences, regions, *, seed: int, max_commands: int | None,
+         max_others: int | None, verifier=None, progress: bool = False) -> dict:
+    """The rooms a second look is trained or judged in: ``"room"`` (the room benchmark's
+    gaps, then every sentence alone) and ``"tight"`` (hardly a pause before and after each
+    word), each heard once by the first stage with its frames kept."""
+    from ..talk_eval import Hearing
+
+    out = {}
+    for name, gap, k in (("room", ROOM_GAP, 0), ("tight", TIGHT_GAP, 1)):
+        out[name] = Hearing(model_dir, "float32", clips, sentences, regions, seed=seed + k,
+                            max_commands=max_commands, max_others=max_others, gap=gap,
+                            sentences_alone=(name == "room"), frames=True, verifier=verifier,
+                            progress=progress)
+    return out
+
+
+def setting_rows(hearing, *, first=FIRST_THRESHOLDS, verify=(None, *VERIFY_THRESHOLDS),
+                 smoothings=SMOOTHINGS) -> list[dict]:
+    """The room's figures at every (first threshold, smoothing, verifier threshold): the
+    same windows and candidate scores replayed (``verify`` None: the first stage alone)."""
+    rows = []
+    for t in first:
+        for k in smoothings:
+            for v in verify:
+                m = hearing.score(t, k, verify=v)
+                rows.append({
+                    "threshold": t, "smoothing": k, "verifier_threshold": v,
+                    "commands": m["commands"], "command_recall": m["command_recall"],
+                    "per_band": {b: r["command_recall"] for b, r in m["per_band"].items()},
+                    "other_words_accepted": m["other_words_accepted"],
+                    "false_alarms_per_hour_of_talk": m.get("false_alarms_per_hour_of_talk"),
+                    "false_alarms_per_hour_of_noise": m["false_alarms_per_hour_of_noise"],
+                    "passing": (m.get("sentences_alone") or {}).get("speech", {}).get(
+                        "holds a command word", {}).get("per_hour")})
+    return rows
+
+
+def pick(rows: list[dict], max_false_alarms_per_hour: float = 1.0,
+         max_other_words: float = 0.03) -> tuple[dict, bool]:
+    """The setting that finds the most commands with at most ``max_false_alarms_per_hour``
+    per hour of talk and of noise, and ``max_other_words`` of other words firing (a tie:
+    the stricter); when none meets them, the fewest false alarms. ``(row, met)``."""
+    def ok(r):
+        return ((r["false_alarms_per_hour_of_talk"] or 0) <= max_false_alarms_per_hour
+                and (r["false_alarms_per_hour_of_noise"] or 0) <= max_false_alarms_per_hour
+                and (r["other_words_accepted"] or 0) <= max_other_words)
+
+    good = [r for r in rows if ok(r)]
+    if good:
+        return max(good, key=lambda r: (r["command_recall"], r["verifier_threshold"] or 0,
+                                        r["threshold"])), True
+    return min(rows, key=lambda r: (r["false_alarms_per_hour_of_talk"] or 0,
+                                    -r["command_recall"])), False
+
+
+def train_verifier(run_dir, talk_dirs=None, *, epochs: int = 25, units=(64, 64),
+                   before: float = 1.5, after: float = 1.0, seed: int | None = None,
+                   max_commands: int | None = 1500, learning_rate: float = 1e-3,
+                   progress: bool = True) -> dict:
+    """Train a finished run's second look into ``RUN/verifier/`` and choose the operating
+    point over both thresholds live (``operating_point.json``'s ``verifier``): see the
+    module. ``talk_dirs``: the run's own (``train --talk``) by default. Returns the
+    chosen point with the validation room's figures."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import keras
+
+    from ..config import ModelConfig
+    from ..data.talk import read_talk
+    from ..errors import ConfigError
+    from ..models import Mode, build_model
+    from ..models.build import load_model
+    from ..run_dir import RunDir
+    from ..runtime.verifier import Context
+    from ..stream_eval import export_stream
+    from ..talk_eval import _noise_regions
+    from ..utils import atomic_write_text
+    from .operating_point import _save
+
+    run = RunDir(run_dir)
+    if not run.exists():
+        raise ConfigError(f"{run_dir}: not a run directory (config.json)")
+    why = run.unfinished()
+    if why:
+        raise ConfigError(f"{run.path}: the run did not finish ({why}); a second look needs "
+                          f"its first stage: speechgru train --out {run.path} --resume")
+    talk_dirs = [str(d) for d in (talk_dirs or run.data().get("talk", []))]
+    if not talk_dirs:
+        raise ConfigError(f"{run_dir}: no talk to hear the commands between: give --talk DIR "
+                          "(continuous speech)")
+    config, labels = run.config(), run.labels()
+    seed = config.train.seed if seed is None else seed
+    talk = [s for d in talk_dirs for s in read_talk(d, words=config.train.words)]
+    try:
+        context = Context(config.features, before, after)
+    except ValueError as exc:
+        raise ConfigError(f"--before {before} / --after {after}: {exc}") from None
+    rng = np.random.default_rng(seed)
+    rooms = {}
+    with tempfile.TemporaryDirectory(prefix="speechgru-verifier-") as tmp:
+        model_dir = export_stream(run, Path(tmp) / "model", "float32")
+        for split in ("train", "validation"):
+            clips = run.split(split)
+            sentences = [s for s in talk if s.split == split]
+            if not sentences:
+                raise ConfigError(f"{', '.join(talk_dirs)}: no sentence of the talk's {split} "
+                                  "speakers")
+            big = split == "train"
+            rooms[split] = hear(model_dir, clips, sentences,
+                                _noise_regions(run, None, clips, split), seed=seed * 10,
+                                max_commands=max_commands if big else 300,
+                                max_others=(max_commands // 3 if max_commands else None)
+                                if big else 150, progress=progress)
+    data = {}
+    for split, hearings in rooms.items():
+        parts = [examples(h, context, labels, rng=rng,
+                          talk_windows=2000 if split == "train" else 300)
+                 for h in hearings.values()]
+        data[split] = (np.concatenate([p[0] for p in parts]),
+                       np.concatenate([p[1] for p in parts]))
+    x, y = data["train"]
+    if len(np.unique(y)) < 2:
+        raise ConfigError(f"{run.path}: the rooms gave the second look one label only")
+    flat = x.reshape(-1, x.shape[-1])
+    keras.utils.set_random_seed(seed)
+    model_config = ModelConfig(units=tuple(units), dropout=0.2)
+    model = build_model(model_config, Mode.TRAINING, num_features=x.shape[-1],
+                        num_classes=len(labels), mean=flat.mean(0), variance=flat.var(0),
+                        name="verifier")
+    counts = np.bincount(y, minlength=len(labels)).astype(np.float64)
+    weight = {i: float(len(y) / (len(labels) * max(c, 1))) for i, c in enumerate(counts)}
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    out = run / VERIFIER
+    out.mkdir(exist_ok=True)
+    best = out / "best.keras"
+    history = model.fit(x, y, batch_size=128, epochs=epochs, class_weight=weight,
+                        validation_data=data["validation"], verbose=2 if progress else 0,
+                        callbacks=[keras.callbacks.ModelCheckpoint(
+                            best, monitor="val_loss", save_best_only=True)])
+    model = load_model(best)
+    vx, vy = data["validation"]
+    pick_rows = np.random.default_rng(seed).permutation(len(vy))[:300]
+    np.savez(out / "calibration.npz", x=vx[pick_rows], y=vy[pick_rows])
+    verifier = KerasVerifier(model, context, labels)
+    for h in rooms["validation"].values():
+        h.verifier, h._scores = verifier, {}
+    rows = setting_rows(rooms["validation"]["room"])
+    alone = [r for r in rows if r["verifier_threshold"] is None]
+    both = [r for r in rows if r["verifier_threshold"] is not None]
+    chosen, met = pick(both)
+    first_alone, _ = pick(alone)
+    tight = rooms["validation"]["tight"].score(chosen["threshold"], chosen["smoothing"],
+                                               verify=chosen["verifier_threshold"])
+    info = {"context": context.to_json(), "units": list(units), "labels": labels,
+            "epochs": epochs, "seed": seed, "talk": talk_dirs,
+            "windows": {"train": int(len(y)), "validation": int(len(vy))},
+            "train_counts": {lab: int(c) for lab, c in zip(labels, counts, strict=True)},
+            "val_loss": [float(v) for v in history.history.get("val_loss", [])],
+            "model": model_config.to_dict()}
+    atomic_write_text(out / "verifier.json", json.dumps(info, indent=1))
+    point = run.operating_point() or {}
+    point = {**point, "verifier": {
+        "threshold": chosen["threshold"], "smoothing": chosen["smoothing"],
+        "verifier_threshold": chosen["verifier_threshold"], "met": met,
+        "chosen_on": "live: the validation speakers' words between real sentences of the "
+                     "talk's validation speakers, over noise at SNR bands, and those "
+                     "sentences alone; first-stage threshold, smoothing and the second "
+                     "look's threshold together",
+        **{k: chosen[k] for k in ("commands", "command_recall", "per_band",
+                                  "other_words_accepted", "false_alarms_per_hour_of_talk",
+                                  "false_alarms_per_hour_of_noise", "passing")},
+        "tight_command_recall": tight["command_recall"],
+        "first_stage_alone": {k: first_alone[k] for k in (
+            "threshold", "smoothing", "command_recall", "false_alarms_per_hour_of_talk")}}}
+    _save(run, point)
+    return point["verifier"]
