@@ -283,10 +283,16 @@ class _Heard:
 
     def detections(self, threshold: float, smoothing: int = 2,
                    suppression_ms: float = 1000.0) -> list[dict]:
+        """What ``listen`` would report at these settings (each setting replayed once and
+        kept: a sweep of a second threshold asks for the same candidates again)."""
         from .runtime.listener import Decider
 
-        return Decider(self.labels, threshold, smoothing, suppression_ms).replay(
-            self.centres, self.probs)
+        key = (float(threshold), int(smoothing), float(suppression_ms))
+        kept = self.__dict__.setdefault("_replayed", {})
+        if key not in kept:
+            kept[key] = Decider(self.labels, threshold, smoothing, suppression_ms).replay(
+                self.centres, self.probs)
+        return [dict(d) for d in kept[key]]
 
 
 def _bands(n: int, rng: np.random.Generator) -> list[int]:

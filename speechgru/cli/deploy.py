@@ -64,11 +64,24 @@ def cmd_listen(args) -> int:
                    smoothing=args.smoothing, suppression_ms=args.suppression_ms,
                    phases=args.phases, verify=not args.no_verify,
                    verify_threshold=args.verify_threshold)
+    if args.after:  # commands only after a wake phrase of one's own
+        from ..runtime.listener import AfterWake
+
+        lis = AfterWake(lis, Listener(args.after, variant=args.variant,
+                                      verify=not args.no_verify),
+                        within=4.0 if args.within is None else args.within)
+    elif args.within is not None:
+        from ..errors import ConfigError
+
+        raise ConfigError("--within goes with --after WAKE_MODEL")
 
     def show(found):
         for d in found:
             if args.json:
                 print(json.dumps(d), flush=True)
+            elif d.get("wake"):
+                print(f"{d['time']:9.2f} s  {d['label']:<8} {d['p']:.2f}  (wake phrase)",
+                      flush=True)
             elif "verified" in d:  # heard again with the seconds around it
                 print(f"{d['time']:9.2f} s  {d['label']:<8} {d['p']:.2f}  second look "
                       f"{d['verified']:.2f} (decided at {d['decided']:.2f} s)", flush=True)
@@ -167,6 +180,11 @@ def add_parsers(sub) -> None:
                         "verifier), for comparison")
     s.add_argument("--verify-threshold", type=float,
                    help="the score the second look needs (default: the operating point's)")
+    s.add_argument("--after", metavar="WAKE_MODEL",
+                   help="a model of your own wake phrase (speechgru train --words ...): "
+                        "commands count only within --within seconds after it")
+    s.add_argument("--within", type=float,
+                   help="with --after: seconds after the wake phrase (default 4)")
     s.add_argument("--json", action="store_true", help="one JSON object per detection")
     s.set_defaults(func=cmd_listen)
 

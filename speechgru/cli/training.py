@@ -249,7 +249,7 @@ def add_parsers(sub) -> None:
     s.add_argument("run_dir")
     s.add_argument("--talk", action="append", metavar="DIR",
                    help="folders of continuous speech (default: the run's --talk)")
-    s.add_argument("--epochs", type=int, default=25)
+    s.add_argument("--epochs", type=int, default=15)
     s.add_argument("--units", default="64,64", help="the verifier's GRU layers")
     s.add_argument("--before", type=float, default=1.5,
                    help="seconds heard before a candidate")

@@ -275,29 +275,98 @@ class Listener:
     def listen_file_blocks(self, path: str | Path):
         """The detections of an audio file of any length, yielded as the file is read a
         second at a time (memory stays bounded: a 10-hour file is not loaded whole)."""
-        from ..audio import audio_blocks
-
-        sr, blocks = audio_blocks(path)
         self.reset()
-        stream = None
-        if sr != self.sample_rate:
-            import soxr
+        for y in file_blocks(path, self.sample_rate, self.n_fft + (self.window - 1) * self.hop):
+            yield self.feed(y)
+        yield self.flush()
 
-            stream = soxr.ResampleStream(sr, self.sample_rate, 1, dtype="float32",
-                                         quality="HQ")
-        heard = 0
-        for y in blocks:
-            y = y if stream is None else stream.resample_chunk(y)
-            heard += len(y)
+
+def file_blocks(path: str | Path, sample_rate: int, need: int):
+    """An audio file of any length a second at a time, resampled to ``sample_rate``;
+    AudioError naming it when it holds fewer than ``need`` samples (one window)."""
+    from ..audio import audio_blocks
+
+    sr, blocks = audio_blocks(path)
+    stream = None
+    if sr != sample_rate:
+        import soxr
+
+        stream = soxr.ResampleStream(sr, sample_rate, 1, dtype="float32", quality="HQ")
+    heard = 0
+    for y in blocks:
+        y = y if stream is None else stream.resample_chunk(y)
+        heard += len(y)
+        yield y
+    if stream is not None:
+        y = stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        heard += len(y)
+        yield y
+    # a window's samples: the first window completes only then
+    if heard < need:
+        raise AudioError(f"{path}: {heard / sample_rate:.2f} s of audio, shorter than "
+                         f"one window ({need / sample_rate:.2f} s): nothing to listen "
+                         "to (speechgru predict answers a short clip)")
+
+
+class AfterWake:
+    """Commands counted only after a wake phrase: ``commands`` and ``wake`` (two
+    :class:`Listener`, the second a model of one's own word) hear the same audio, and a
+    command is reported only when it comes within ``within`` seconds after a detection
+    of the wake phrase (which is reported too, with ``"wake": True``). A grammar over the
+    two models' detections, in neither model. ConfigError naming the wake model when its
+    sample rate or features differ from the commands model's."""
+
+    def __init__(self, commands: Listener, wake: Listener, within: float = 4.0):
+        if commands.features != wake.features:
+            raise ConfigError(f"{wake.dir}: its features ({wake.features.sample_rate} Hz, "
+                              f"{wake.features.n_mfcc} MFCCs every {wake.features.hop_length} "
+                              f"samples) differ from {commands.dir}'s; a wake model for "
+                              "--after must hear as the commands model does")
+        if not (isinstance(within, (int, float)) and math.isfinite(within)
+                and 0 < within <= 60):
+            raise ConfigError(f"--within {within}: seconds in (0, 60]")
+        self.commands, self.wake, self.within = commands, wake, float(within)
+        self.sample_rate, self.hop = commands.sample_rate, commands.hop
+        self.reset()
+
+    def reset(self) -> None:
+        self.commands.reset()
+        self.wake.reset()
+        self._wakes: list[float] = []
+        self._held: list[dict] = []
+        self._heard = 0
+
+    def _decide(self, final: bool) -> list[dict]:
+        """Held commands whose wake phrase (if any) is surely known by now: a wake
+        detection is reported at most ``settle`` s after its time."""
+        settle = 2.0 + (self.wake.verifier.context.after if self.wake.verifier else 0.0)
+        now = self._heard / self.sample_rate
+        out, keep = [], []
+        for d in self._held:
+            if final or now - d["time"] >= settle:
+                if any(0 < d["time"] - w <= self.within for w in self._wakes):
+                    out.append(d)
+            else:
+                keep.append(d)
+        self._held = keep
+        return out
+
+    def feed(self, samples: np.ndarray) -> list[dict]:
+        woke = [{**d, "wake": True} for d in self.wake.feed(samples)]
+        self._wakes += [d["time"] for d in woke]
+        self._held += self.commands.feed(samples)
+        self._heard += len(np.asarray(samples).reshape(-1))
+        return sorted(woke + self._decide(False), key=lambda d: d["time"])
+
+    def flush(self) -> list[dict]:
+        woke = [{**d, "wake": True} for d in self.wake.flush()]
+        self._wakes += [d["time"] for d in woke]
+        self._held += self.commands.flush()
+        return sorted(woke + self._decide(True), key=lambda d: d["time"])
+
+    def listen_file_blocks(self, path: str | Path):
+        self.reset()
+        c = self.commands
+        for y in file_blocks(path, self.sample_rate, c.n_fft + (c.window - 1) * c.hop):
             yield self.feed(y)
-        if stream is not None:
-            y = stream.resample_chunk(np.zeros(0, np.float32), last=True)
-            heard += len(y)
-            yield self.feed(y)
-        # a window's samples: the first window completes only then
-        need = self.n_fft + (self.window - 1) * self.hop
-        if heard < need:
-            raise AudioError(f"{path}: {heard / self.sample_rate:.2f} s of audio, shorter than "
-                             f"one window ({need / self.sample_rate:.2f} s): nothing to listen "
-                             "to (speechgru predict answers a short clip)")
         yield self.flush()

@@ -176,7 +176,7 @@ def pick(rows: list[dict], max_false_alarms_per_hour: float = 1.0,
                                     -r["command_recall"])), False
 
 
-def train_verifier(run_dir, talk_dirs=None, *, epochs: int = 25, units=(64, 64),
+def train_verifier(run_dir, talk_dirs=None, *, epochs: int = 15, units=(64, 64),
                    before: float = 1.5, after: float = 1.0, seed: int | None = None,
                    max_commands: int | None = 1500, learning_rate: float = 1e-3,
                    progress: bool = True) -> dict:
