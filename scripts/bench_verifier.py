@@ -6,8 +6,9 @@ For a finished first-stage run trained with a held-out test split (e.g. ``bench_
 second look with the package's own command path (``speechgru.training.verifier
 .train_verifier``: the run's train speakers between sentences of the talk's train
 speakers; both thresholds chosen live on the validation speakers), exports the run, and
-hears the run's *test* speakers between sentences of the talk's *test* speakers, as the
-exported model hears them (``verifier_stream_float32.tflite``, then int8):
+hears the run's *test* speakers (real recordings only: the split's synthetic voices are
+left out) between sentences of the talk's *test* speakers, as the exported model hears
+them (``verifier_stream_float32.tflite``, then int8):
 
 * the first stage alone at the point chosen for it on validation (and at the run's own
   live point);
@@ -51,7 +52,8 @@ def main(argv=None) -> int:
     ap.add_argument("run")
     ap.add_argument("--out", default="runs/bench-verifier")
     ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--units", default="64,64")
+    ap.add_argument("--units", help="a GRU from random weights (default: the run's own, "
+                                    "from its weights)")
     ap.add_argument("--reuse", action="store_true",
                     help="keep the run's verifier when it has one (no training)")
     args = ap.parse_args(argv)
@@ -62,6 +64,7 @@ def main(argv=None) -> int:
     from speechgru.runtime.manifest import Manifest
     from speechgru.runtime.verifier import Verifier
     from speechgru.talk_eval import _noise_regions
+    from speechgru.training.data import _real_rows
     from speechgru.training.verifier import hear, train_verifier
 
     t0 = time.time()
@@ -69,14 +72,16 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     run = RunDir(args.run)
     if not (args.reuse and (run / "verifier" / "best.keras").is_file()):
-        train_verifier(run.path, [TALK], epochs=args.epochs,
-                       units=tuple(int(u) for u in args.units.split(",")), progress=True)
+        train_verifier(run.path, [TALK], epochs=args.epochs, progress=True,
+                       units=tuple(int(u) for u in args.units.split(",")) if args.units
+                       else None)
         print(f"trained ({time.time() - t0:.0f} s)", flush=True)
     point = run.operating_point()
     second = point["verifier"]
     alone = second["first_stage_alone"]
     config, labels = run.config(), run.labels()
     test = run.split("test")
+    test = [c for c, real in zip(test, _real_rows(test), strict=True) if real]  # people only
     sentences = [s for s in read_talk(TALK, words=config.train.words) if s.split == "test"]
     regions = _noise_regions(run, None, test, "test")
     result = {"run": str(run.path), "validation": second, "variants": {}}

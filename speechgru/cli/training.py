@@ -164,12 +164,15 @@ def cmd_verifier(args) -> int:
     from ..metrics import _pct
     from ..training.verifier import train_verifier
 
-    try:
-        units = tuple(int(u) for u in args.units.split(","))
-    except ValueError:
-        units = ()
-    if not units or any(u < 1 or u > 1024 for u in units):
-        raise ConfigError(f"--units {args.units!r}: comma-separated layer sizes in 1..1024")
+    units = None
+    if args.units is not None:
+        try:
+            units = tuple(int(u) for u in args.units.split(","))
+        except ValueError:
+            units = ()
+        if not units or any(u < 1 or u > 1024 for u in units):
+            raise ConfigError(f"--units {args.units!r}: comma-separated layer sizes in "
+                              "1..1024")
     if args.epochs < 1:
         raise ConfigError(f"--epochs {args.epochs}: at least 1")
     v = train_verifier(args.run_dir, args.talk or None, epochs=args.epochs, units=units,
@@ -250,7 +253,8 @@ def add_parsers(sub) -> None:
     s.add_argument("--talk", action="append", metavar="DIR",
                    help="folders of continuous speech (default: the run's --talk)")
     s.add_argument("--epochs", type=int, default=15)
-    s.add_argument("--units", default="64,64", help="the verifier's GRU layers")
+    s.add_argument("--units", help="the verifier's GRU layers from random weights (default: "
+                                   "the run's own, started from its weights)")
     s.add_argument("--before", type=float, default=1.5,
                    help="seconds heard before a candidate")
     s.add_argument("--after", type=float, default=1.0,

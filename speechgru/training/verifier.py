@@ -176,14 +176,18 @@ def pick(rows: list[dict], max_false_alarms_per_hour: float = 1.0,
                                     -r["command_recall"])), False
 
 
-def train_verifier(run_dir, talk_dirs=None, *, epochs: int = 15, units=(64, 64),
+def train_verifier(run_dir, talk_dirs=None, *, epochs: int = 15, units=None,
                    before: float = 1.5, after: float = 1.0, seed: int | None = None,
-                   max_commands: int | None = 1500, learning_rate: float = 1e-3,
-                   progress: bool = True) -> dict:
+                   max_commands: int | None = 1500, learning_rate: float | None = None,
+                   max_unknown: int | None = 12000, progress: bool = True) -> dict:
     """Train a finished run's second look into ``RUN/verifier/`` and choose the operating
     point over both thresholds live (``operating_point.json``'s ``verifier``): see the
-    module. ``talk_dirs``: the run's own (``train --talk``) by default. Returns the
-    chosen point with the validation room's figures."""
+    module. ``talk_dirs``: the run's own (``train --talk``) by default. ``units`` None:
+    the first stage's own architecture, started from its weights (it knows the words; the
+    second look learns what the seconds around them say), at a learning rate of 3e-4;
+    given: a GRU of those layers from random weights, at 1e-3. At most ``max_unknown``
+    windows of other words and talk are drawn each time (the rest are commands). Returns
+    the chosen point with the validation room's figures."""
     import json
     import tempfile
     from pathlib import Path
@@ -246,12 +250,30 @@ def train_verifier(run_dir, talk_dirs=None, *, epochs: int = 15, units=(64, 64),
     x, y = data["train"]
     if len(np.unique(y)) < 2:
         raise ConfigError(f"{run.path}: the rooms gave the second look one label only")
-    flat = x.reshape(-1, x.shape[-1])
+    unknown = np.flatnonzero(y == labels.index(UNKNOWN))
+    if max_unknown is not None and len(unknown) > max_unknown:  # commands keep their share
+        drop = rng.choice(unknown, len(unknown) - max_unknown, replace=False)
+        keep = np.setdiff1d(np.arange(len(y)), drop)
+        x, y = x[keep], y[keep]
     keras.utils.set_random_seed(seed)
-    model_config = ModelConfig(units=tuple(units), dropout=0.2)
-    model = build_model(model_config, Mode.TRAINING, num_features=x.shape[-1],
-                        num_classes=len(labels), mean=flat.mean(0), variance=flat.var(0),
-                        name="verifier")
+    if units is None:  # the first stage's GRUs and head, from its weights
+        from ..models import copy_weights, normalization_stats
+
+        first = run.load_model("best")
+        model_config = config.model
+        mean, var = normalization_stats(first)
+        model = build_model(model_config, Mode.TRAINING, num_features=x.shape[-1],
+                            num_classes=len(labels), mean=mean, variance=var,
+                            name="verifier")
+        copy_weights(first, model)
+        learning_rate = learning_rate or 3e-4
+    else:
+        flat = x.reshape(-1, x.shape[-1])
+        model_config = ModelConfig(units=tuple(units), dropout=0.2)
+        model = build_model(model_config, Mode.TRAINING, num_features=x.shape[-1],
+                            num_classes=len(labels), mean=flat.mean(0), variance=flat.var(0),
+                            name="verifier")
+        learning_rate = learning_rate or 1e-3
     counts = np.bincount(y, minlength=len(labels)).astype(np.float64)
     weight = {i: float(len(y) / (len(labels) * max(c, 1))) for i, c in enumerate(counts)}
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate),
@@ -277,7 +299,8 @@ def train_verifier(run_dir, talk_dirs=None, *, epochs: int = 15, units=(64, 64),
     first_alone, _ = pick(alone)
     tight = rooms["validation"]["tight"].score(chosen["threshold"], chosen["smoothing"],
                                                verify=chosen["verifier_threshold"])
-    info = {"context": context.to_json(), "units": list(units), "labels": labels,
+    info = {"context": context.to_json(), "units": list(model_config.units),
+            "from_first_stage": units is None, "labels": labels,
             "epochs": epochs, "seed": seed, "talk": talk_dirs,
             "windows": {"train": int(len(y)), "validation": int(len(vy))},
             "train_counts": {lab: int(c) for lab, c in zip(labels, counts, strict=True)},
