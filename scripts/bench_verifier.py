@@ -20,6 +20,7 @@ them (``verifier_stream_float32.tflite``, then int8):
 Run::
 
     python scripts/bench_verifier.py RUN [--out runs/bench-verifier] [--epochs 15] [--reuse]
+    python scripts/bench_verifier.py --report OUT/result.json [OUT2/result.json ...]
 """
 
 from __future__ import annotations
@@ -47,7 +48,47 @@ def row(m: dict, **settings) -> dict:
             "fa_passing": passing.get("per_hour"), "passing_hours": passing.get("hours")}
 
 
+def table(paths: list[str]) -> None:
+    """A markdown table of kept results (one per seed): mean (min-max) of each row."""
+    import numpy as np
+
+    results = [json.loads(Path(p).read_text()) for p in paths]
+
+    def cell(get, pct=True):
+        v = [get(r) for r in results]
+        v = [x for x in v if x is not None]
+        if not v:
+            return "-"
+        f = (lambda x: f"{100 * x:.1f}") if pct else (lambda x: f"{x:.1f}")
+        return f"{f(np.mean(v))} ({f(min(v))}-{f(max(v))})" if len(v) > 1 else f(v[0])
+
+    print(f"{len(results)} seed(s): " + ", ".join(r["run"] for r in results))
+    print("| | commands found | 5-10 dB | FA/h of talk | FA/h of noise | FA/h of sentences "
+          "saying a command in passing | hardly a pause: found | hardly a pause: FA/h |")
+    print("|" + "---|" * 8)
+    # the first stage is float32 in both passes: only the verifier's variant differs
+    rows = [("float32", "run_live_point", "the first stage alone at the run's own live point"),
+            ("float32", "first_stage_alone", "the first stage alone at its best on the grid "
+             "the second look is chosen on"),
+            ("float32", "verified", "with the second look (float32)"),
+            ("int8", "verified", "with the second look (int8)")]
+    for variant, what, name in rows:
+        def g(r, room, key, what=what, variant=variant):
+            return r["variants"][variant][room][what][key]
+
+        print(f"| {name} | {cell(lambda r, g=g: g(r, 'room', 'found'))} | "
+              f"{cell(lambda r, g=g: g(r, 'room', 'per_band').get('5-10 dB'))} | "
+              f"{cell(lambda r, g=g: g(r, 'room', 'fa_talk'), False)} | "
+              f"{cell(lambda r, g=g: g(r, 'room', 'fa_noise'), False)} | "
+              f"{cell(lambda r, g=g: g(r, 'room', 'fa_passing'), False)} | "
+              f"{cell(lambda r, g=g: g(r, 'tight', 'found'))} | "
+              f"{cell(lambda r, g=g: g(r, 'tight', 'fa_talk'), False)} |")
+
+
 def main(argv=None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--report":
+        table(sys.argv[2:])
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run")
     ap.add_argument("--out", default="runs/bench-verifier")
