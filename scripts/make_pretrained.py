@@ -17,11 +17,21 @@ again from scratch; its operating point (threshold and smoothing) is chosen live
 validation speakers and the talk's validation speakers. ``--recipe vocab`` makes the
 previous box. Without ``--bench``/``--bench-talk`` (the recipe unchanged, the model
 exported again), the card keeps the measured section of the model it replaces.
+
+The second look (``--second-look``): the box's run made again without training (its
+``base/`` weights, config and labels; its splits planned again from the recipe's real
+speech, espeak's voices, the noise and the talk, which fall as before: a speaker's split is
+a hash of its name; Kokoro's voices left out, they would be made first), its verifier
+trained on it (``speechgru verifier``), and the box exported again with it, the card's
+measured section kept::
+
+    python scripts/make_pretrained.py --second-look [--run runs/speech-commands-12]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -49,6 +59,17 @@ ROWS = ("vocab-fsdd", "fsdd-op", "all")  # the bench row the card quotes: the fi
 VARIANTS = ["float32", "wave_float32", "frontend", "stream_float32", "stream_int8",
             "stream_int16"]
 MEASURED = "## Measured before the final fit"
+TRAINING_DATA = "## Training data"
+SECOND_LOOK = """## The second look, added to this model
+
+The streaming model's weights are the box's as they were (`base/`). Its second look was
+trained afterwards on the box's own run made again without training
+(`scripts/make_pretrained.py --second-look`): the same splits of the real speech, espeak's
+voices, the noise and the talk (a speaker's split is a hash of its name), without Kokoro's
+voices and the mined hard negatives (the data above are what the streaming model was
+trained on). The validation line and the files' figures above are measured on that
+split's validation clips: real and espeak voices only.
+"""
 
 
 def _spread(values: list[float]) -> str:
@@ -196,7 +217,70 @@ def _manifest_again(out: Path) -> None:
     """The manifest lists every file's digest: written again after the card changed."""
     manifest = json.loads((out / "manifest.json").read_text())
     write_manifest(out, labels=manifest["labels"], features=manifest["features"],
-                   operating_point=manifest.get("operating_point"))
+                   operating_point=manifest.get("operating_point"),
+                   verifier=manifest.get("verifier"))
+
+
+def run_again(box: Path, run: Path, cache: str) -> Path:
+    """The box's run made again without training it: ``box/base``'s config, labels and
+    weights, the operating point of its manifest, the splits planned again from the real
+    speech, espeak's voices (Kokoro's left out), the noise and the talk, and validation
+    metrics and calibration clips measured on them. A run directory ``speechgru verifier``
+    and ``export`` take as any finished run."""
+    import numpy as np
+
+    from speechgru.audio import load_clip
+    from speechgru.config import RunConfig as Config
+    from speechgru.data.cache import extract_features
+    from speechgru.metrics import metrics
+    from speechgru.training.data import plan_splits, with_recipe_synth
+    from speechgru.utils import atomic_write_text
+
+    if (run / "metrics.json").is_file():
+        return run
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir(parents=True)
+    config = Config.load(box / "base" / "config.json")
+    no_kokoro = dataclasses.replace(config, train=dataclasses.replace(
+        config.train, kokoro_per_word=0, kokoro_vocabulary=0))
+    sources = with_recipe_synth([SC, EXTRA, UNKNOWN_WORDS], no_kokoro)
+    splits, bad = plan_splits(sources, no_kokoro, [NOISE], [TALK])
+    r = RunDir(run)
+    r.save_splits(splits)
+    for name in ("labels.txt", "best.keras"):
+        shutil.copyfile(box / "base" / name, run / name)
+    labels = r.labels()
+    atomic_write_text(run / "data.json", json.dumps({
+        "sources": [str(Path(d).absolute()) for d in sources],
+        "noise": [str(NOISE)], "threshold_data": [str(FSDD)], "talk": [str(TALK)],
+        "hard_negatives": [], "train_clips": len(splits["train"]),
+        "validation_clips": len(splits["validation"]),
+        "bad_files": [{"file": f, "reason": why} for f, why in bad],
+        "made_again_from": "models/speech-commands-12/base (no training; Kokoro's voices "
+                           "left out of the splits)"}, indent=1))
+    point = json.loads((box / "manifest.json").read_text())["operating_point"]
+    r.save_operating_point(point)
+    F = config.features
+    val = extract_features(splits["validation"], F, cache_dir=cache, progress=False)
+    rng = np.random.default_rng(0)
+    some = [splits["train"][i] for i in rng.permutation(len(splits["train"]))[:200]]
+    train_x = extract_features(some, F, cache_dir=cache, progress=False).x
+    y = np.array([labels.index(c.label) for c in val.clips])
+    model = r.load_model("best")
+    m = metrics(model.predict(val.x, batch_size=256, verbose=0), y, labels)
+    vi = np.sort(rng.permutation(len(val.clips))[:200])
+    pcm = np.stack([load_clip(val.clips[i].path, sample_rate=F.sample_rate,
+                              num_samples=F.clip_samples, offset=val.clips[i].offset,
+                              duration=val.clips[i].duration) for i in vi])
+    r.save_calibration(val_pcm=pcm.astype(np.float32), val_x=val.x[vi].astype(np.float32),
+                       val_y=y[vi].astype(np.int32), train_x=train_x.astype(np.float32))
+    r.save_state({"seed": config.train.seed, "epoch": config.train.epochs, "best": -1.0,
+                  "best_epoch": 0, "wait": 0, "history": [], "stopped_early": True})
+    shutil.copyfile(box / "base" / "config.json", run / "config.json")  # as it was
+    m["operating_point"] = point
+    m["made_again"] = True
+    atomic_write_text(run / "metrics.json", json.dumps(m, indent=1))  # last: finished
+    return run
 
 
 def write_base(run: Path, out: Path) -> None:
@@ -222,6 +306,10 @@ def main():
                     help="only write the run's weights into --out/base (a box made before)")
     ap.add_argument("--card-only", action="store_true",
                     help="only write the bench's figures into the card in --out (no export)")
+    ap.add_argument("--second-look", action="store_true",
+                    help="the box's run made again without training, its verifier trained, "
+                         "the box exported again with it (--run: where the run goes)")
+    ap.add_argument("--verifier-epochs", type=int, default=8)
     args = ap.parse_args()
     old_card = Path(args.out) / "README.md"
     if args.bench:
@@ -257,7 +345,14 @@ def main():
         print(f"wrote {old_card}")
         return
     run = Path(args.run)
-    if not (run / "metrics.json").is_file():
+    if args.second_look:
+        from speechgru.training.verifier import train_verifier
+
+        run = run_again(Path(args.out), run, args.cache)
+        if not (run / "verifier" / "verifier.json").is_file():
+            v = train_verifier(run, epochs=args.verifier_epochs)
+            print(json.dumps(v), flush=True)
+    elif not (run / "metrics.json").is_file():
         shutil.rmtree(run, ignore_errors=True)
         config = RunConfig(FeatureConfig(), ModelConfig(),
                            TrainConfig(seed=args.seed, validation_percent=10.0,
@@ -280,10 +375,18 @@ def main():
               noise_dirs=[NOISE], threshold_data=[FSDD], talk_dirs=talk, hard_negatives=hard)
     elif args.recipe == "vocab" and RunDir(run).data().get("threshold_data") != [str(FSDD)]:
         set_again(run, [FSDD], cache_dir=args.cache)  # a run made before
+    old_data = None  # the data the streaming model was trained on, from the card it had
+    if args.second_look and old_card.is_file() and TRAINING_DATA in old_card.read_text():
+        text = old_card.read_text()
+        old_data = text[text.index(TRAINING_DATA):text.index(MEASURED)
+                        if MEASURED in text else len(text)].rstrip() + "\n\n"
     report = export_run(run, args.out, force=True, variants=VARIANTS, progress=False)
     out = Path(args.out)
     card = out / "README.md"
-    card.write_text(card.read_text() + "\n" + measured())
+    text = card.read_text()
+    if old_data and TRAINING_DATA in text:
+        text = text[:text.index(TRAINING_DATA)] + old_data + SECOND_LOOK
+    card.write_text(text + "\n" + measured())
     write_base(run, out)
     _manifest_again(out)
     print(f"wrote {out} ({len(report['models'])} files)")

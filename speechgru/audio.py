@@ -323,13 +323,21 @@ def fit_to_length(y: np.ndarray, length: int) -> np.ndarray:
     if n < length:
         left = (length - n) // 2
         return np.pad(y, (left, length - n - left)).astype(np.float32)
+    start = loudest_start(y, length)
+    return y[start:start + length]
+
+
+def loudest_start(y: np.ndarray, length: int) -> int:
+    """The first sample of the ``length``-sample window of ``y`` holding the most energy
+    (among windows of near maximal energy, the middle one: it centres the peak); the
+    window :func:`fit_to_length` keeps of a longer clip."""
+    if len(y) <= length:
+        return 0
     energy = np.concatenate([[0.0], np.cumsum(y.astype(np.float64) ** 2)])
     window = energy[length:] - energy[:-length]
     best = window.max()
-    # among windows of (near) maximal energy, take the middle one: centres the peak
     candidates = np.flatnonzero(window >= best - 1e-12 * max(best, 1.0))
-    start = int(candidates[len(candidates) // 2])
-    return y[start:start + length]
+    return int(candidates[len(candidates) // 2])
 
 
 def load_clip(path: str | Path, *, sample_rate: int, num_samples: int,

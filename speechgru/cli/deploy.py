@@ -36,7 +36,8 @@ def cmd_predict(args) -> int:
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k {args.top_k}: must be at least 1")
-    rec = Recognizer(args.model_dir, variant=args.variant, threshold=args.threshold)
+    rec = Recognizer(args.model_dir, variant=args.variant, threshold=args.threshold,
+                     verify=not args.no_verify, verify_threshold=args.verify_threshold)
     failed = 0
     for f, r in rec.predict_files(args.files, top_k=args.top_k):
         if isinstance(r, AudioError):  # one bad file does not lose the others
@@ -48,12 +49,18 @@ def cmd_predict(args) -> int:
             print(f"speechgru predict: error: {r['error']}", file=sys.stderr)
         else:
             others = ", ".join(f"{t['label']} {t['p']:.2f}" for t in r["top"][1:])
-            if r["rejected"]:
+            if "verified" in r and r["rejected"]:
+                print(f"{f}: _unknown_ ({r['top'][0]['label']} {r['confidence']:.2f} at "
+                      f"{r['time']:.2f} s, but the second look, hearing the seconds around "
+                      f"it, gives {r['verified']:.2f} < {r['verify_threshold']:.2f})")
+            elif r["rejected"]:
                 best = r["top"][0]
                 print(f"{f}: _unknown_ (best {best['label']} {best['p']:.2f} is below the "
                       f"threshold {r['threshold']:.2f}; then {others})")
             else:
-                print(f"{f}: {r['label']} ({r['confidence']:.2f}; then {others})")
+                look = (f"; at {r['time']:.2f} s, second look {r['verified']:.2f}"
+                        if "verified" in r else "")
+                print(f"{f}: {r['label']} ({r['confidence']:.2f}{look}; then {others})")
     return 2 if failed else 0  # each bad file got its line; the others their answer
 
 
@@ -153,6 +160,12 @@ def add_parsers(sub) -> None:
     s.add_argument("--threshold", type=float,
                    help="answer _unknown_ below this confidence (default: the model's "
                         "operating point from manifest.json; 0: never)")
+    s.add_argument("--no-verify", action="store_true",
+                   help="a long file's command is not heard again by the model's second "
+                        "look (when it has one)")
+    s.add_argument("--verify-threshold", type=float,
+                   help="the second look's threshold for a long file's command (default: "
+                        "the one chosen with it)")
     s.add_argument("--json", action="store_true", help="one JSON object per file")
     s.set_defaults(func=cmd_predict)
 

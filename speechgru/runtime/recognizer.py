@@ -3,7 +3,10 @@
 ``Recognizer(model_dir)`` loads an exported model directory (``speechgru export``), checks
 its ``features.json`` and ``labels.txt`` against the model's input and output, and
 predicts labels for audio files with the raw-audio ``wave_*.tflite`` model (the MFCC is
-computed inside the model) or for MFCC frames with the other variants.
+computed inside the model) or for MFCC frames with the other variants. A long file (at
+least :data:`LONG_CLIPS` clips) is answered from its loudest second; when the directory
+has a second look (``speechgru verifier``) a command found there is kept only if the
+verifier, hearing the seconds around it, agrees.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import load_clip
+from ..audio import load_clip, loudest_start, read_audio, resample
 from ..config import FeatureConfig, read_labels
 from ..errors import AudioError, ConfigError, ExportError
 from .manifest import Manifest
@@ -21,6 +24,9 @@ from .tflite import FrameFrontend, StreamStep, _open, dequantize, quantize
 #: the longest file ``predict`` reads whole; a longer one is read twice a second at a time
 #: (the loudest window found, then read alone): memory stays flat whatever its length
 MAX_CLIP_SECONDS = 600.0
+#: a file at least this many clips long is heard again by the second look (when the model
+#: directory has one): the seconds around its loudest one decide
+LONG_CLIPS = 1.5
 
 
 def read_clip(path: str | Path, sample_rate: int, num_samples: int) -> np.ndarray:
@@ -96,17 +102,37 @@ class Recognizer:
     ``threshold``: below this top probability the answer is ``_unknown_`` (default: the
     operating point chosen at training, from ``manifest.json``; 0 or an older export
     without one: never).
+
+    ``verify``: a long file's command is heard again by the directory's second look, when
+    it has one (its first threshold and ``verify_threshold`` from the operating point
+    chosen over both, unless given); ``False``: never.
     """
 
     def __init__(self, model_dir: str | Path, variant: str = "float32", num_threads: int = 1,
-                 threshold: float | None = None):
+                 threshold: float | None = None, *, verify: bool = True,
+                 verify_threshold: float | None = None):
+        from .verifier import Verifier
+
         self.dir = Path(model_dir)
         self.manifest, self.features, self.labels = _read_model_dir(self.dir)
+        self.verifier = (Verifier.of_model_dir(
+            self.manifest, self.features, self.labels,
+            "int8" if "int8" in variant else "float32", num_threads) if verify else None)
+        second = self.manifest.verifier_point if self.verifier is not None else None
+        # a long file's first threshold: the one chosen with the second look
+        self.long_threshold = threshold if threshold is not None else (
+            second["threshold"] if second else None)
         if threshold is None:
             threshold = self.manifest.threshold or 0.0
-        if not 0.0 <= threshold <= 1.0:
-            raise ConfigError(f"threshold {threshold}: must be in [0, 1]")
+        for t in (threshold, verify_threshold):
+            if t is not None and not 0.0 <= t <= 1.0:
+                raise ConfigError(f"threshold {t}: must be in [0, 1]")
         self.threshold = threshold
+        if self.long_threshold is None:
+            self.long_threshold = threshold
+        self.verify_threshold = None if self.verifier is None else (
+            verify_threshold if verify_threshold is not None else
+            second["verifier_threshold"] if second else 0.5)
         self.sample_rate = self.features.sample_rate
         self.num_samples = self.features.clip_samples
         self.wave = self.manifest.has(f"wave_{variant}.tflite")
@@ -166,11 +192,7 @@ class Recognizer:
         return np.concatenate([self.step.clips(xs[b:b + batch])
                                for b in range(0, len(xs), batch)])
 
-    def _features(self, pcm: np.ndarray) -> np.ndarray:
-        """What the model takes of one clip's samples: the samples (``wave_*``) or the MFCC
-        frames from ``frontend.tflite``."""
-        if self.wave:
-            return pcm
+    def _frames(self) -> FrameFrontend:
         if self._frontend is None:
             f = self.features
             if f.deltas or f.center:
@@ -178,13 +200,47 @@ class Recognizer:
                                   "TFLite front end; compute the MFCC frames yourself and "
                                   "call probabilities()")
             self._frontend = FrameFrontend(self._verified("frontend.tflite"), f)
-        return self._frontend.clip(pcm)
+        return self._frontend
+
+    def _features(self, pcm: np.ndarray) -> np.ndarray:
+        """What the model takes of one clip's samples: the samples (``wave_*``) or the MFCC
+        frames from ``frontend.tflite``."""
+        return pcm if self.wave else self._frames().clip(pcm)
+
+    def _read(self, path) -> tuple[np.ndarray, tuple[np.ndarray, float] | None]:
+        """The clip the model hears of a file, and for a long file that the second look
+        will hear again: its samples whole and the clip's centre (s); else None."""
+        import soundfile as sf
+
+        if self.verifier is not None:
+            try:
+                seconds = sf.info(str(path)).duration
+            except (RuntimeError, ValueError, OSError):
+                seconds = 0.0  # read_clip says what is wrong with it
+            if LONG_CLIPS * self.features.clip_seconds <= seconds <= MAX_CLIP_SECONDS:
+                y, sr = read_audio(path)
+                y = resample(y, sr, self.sample_rate)
+                n = self.num_samples
+                start = loudest_start(y, n)
+                return y[start:start + n], (y, (start + n / 2) / self.sample_rate)
+        return read_clip(path, self.sample_rate, self.num_samples), None
+
+    def second_look(self, whole: np.ndarray, time: float, label: str) -> float:
+        """The verifier's probability of ``label`` said at ``time`` (s) in ``whole`` (the
+        samples of a file): the seconds around it, as ``listen`` hears them (padded with
+        silence at the file's edges)."""
+
+        front, f = self._frames(), self.features
+        frames = front.frames(whole)
+        silence = front.frames(np.zeros(f.n_fft, np.float32), 1)[0]
+        window = self.verifier.context.cut(frames, time, silence)
+        return float(self.verifier.scores(window[None], [label])[0])
 
     def predict_file(self, path: str | Path, top_k: int = 3) -> dict:
         """Label one audio file: the ``wave_*`` model takes the samples; the MFCC-input
         variants (``int8``, ``dynamic``, ...) get the MFCC from ``frontend.tflite``."""
-        pcm = read_clip(path, self.sample_rate, self.num_samples)
-        return self._answer(path, self.probabilities(self._features(pcm)), top_k)
+        pcm, heard = self._read(path)
+        return self._answer(path, self.probabilities(self._features(pcm)), top_k, heard)
 
     def predict_files(self, paths, top_k: int = 3, batch: int = 64):
         """:meth:`predict_file` of each path, in order, ``batch`` clips a call for a stream
@@ -195,21 +251,32 @@ class Recognizer:
             got = []
             for path in paths[b:b + batch]:
                 try:
-                    got.append((path, self._features(read_clip(path, self.sample_rate,
-                                                               self.num_samples))))
+                    pcm, heard = self._read(path)
+                    got.append((path, self._features(pcm), heard))
                 except AudioError as exc:
-                    got.append((path, exc))
-            ok = [i for i, (_, x) in enumerate(got) if not isinstance(x, AudioError)]
+                    got.append((path, exc, None))
+            ok = [i for i, (_, x, _) in enumerate(got) if not isinstance(x, AudioError)]
             probs = dict(zip(ok, self.probabilities_many(np.stack([got[i][1] for i in ok]))
                              if ok else [], strict=True))
-            for i, (path, x) in enumerate(got):
-                yield path, (x if i not in probs else self._answer(path, probs[i], top_k))
+            for i, (path, x, heard) in enumerate(got):
+                yield path, (x if i not in probs else
+                             self._answer(path, probs[i], top_k, heard))
 
-    def _answer(self, path, p: np.ndarray, top_k: int) -> dict:
+    def _answer(self, path, p: np.ndarray, top_k: int,
+                heard: tuple[np.ndarray, float] | None = None) -> dict:
         order = np.argsort(p)[::-1][:top_k]
         label = self.labels[order[0]]
-        rejected = float(p[order[0]]) < self.threshold and "_unknown_" in self.labels
-        return {"file": str(path), "label": "_unknown_" if rejected else label,
-                "confidence": float(p[order[0]]), "rejected": rejected,
-                "threshold": self.threshold,
-                "top": [{"label": self.labels[i], "p": float(p[i])} for i in order]}
+        threshold = self.threshold if heard is None else self.long_threshold
+        rejected = float(p[order[0]]) < threshold and "_unknown_" in self.labels
+        out = {"file": str(path), "label": "_unknown_" if rejected else label,
+               "confidence": float(p[order[0]]), "rejected": rejected,
+               "threshold": threshold,
+               "top": [{"label": self.labels[i], "p": float(p[i])} for i in order]}
+        if heard is not None and not rejected and not label.startswith("_"):
+            # a command in a long file: kept only if the second look agrees
+            score = self.second_look(heard[0], heard[1], label)
+            out.update(verified=score, verify_threshold=self.verify_threshold,
+                       time=round(heard[1], 3))
+            if score < self.verify_threshold and "_unknown_" in self.labels:
+                out.update(label="_unknown_", rejected=True)
+        return out

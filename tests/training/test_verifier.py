@@ -169,6 +169,12 @@ def test_a_tampered_verifier_is_one_line_and_no_verify_still_listens(verified, t
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert "verifier_stream_float32.tflite" in err and "manifest.json" in err
     assert cli(["listen", str(copy), str(rec), "--no-verify"]) == 0
+    rc = cli(["predict", str(copy), str(rec), "--variant", "stream_float32"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "verifier_stream_float32.tflite" in err
+    assert cli(["predict", str(copy), str(rec), "--variant", "stream_float32",
+                "--no-verify"]) == 0
     # a verifier entry made for other features (another frame count) is refused by name
     m = json.loads((copy / "manifest.json").read_text())
     m["verifier"]["frames"] = 99
@@ -177,3 +183,56 @@ def test_a_tampered_verifier_is_one_line_and_no_verify_still_listens(verified, t
 
     with pytest.raises(ExportError, match="other features"):
         Listener(copy)
+
+
+def test_predict_hears_a_long_file_again(verified, synth_dir, tmp_path):
+    """predict's answer for a long file is its loudest second, and a command there is kept
+    only if the second look agrees: its score equals the Keras verifier's on the seconds
+    around that second, computed with librosa (the training features); a lone clip and
+    --no-verify are the clip model alone."""
+    import soundfile as sf
+
+    from speechgru.audio import loudest_start
+    from speechgru.features.librosa import mfcc
+    from speechgru.models.build import load_model
+    from speechgru.runtime import Recognizer
+    from speechgru.training.verifier import KerasVerifier
+
+    run, model, _, _, _ = verified
+    pcm = _recording(synth_dir)
+    rec = Recognizer(model, "stream_float32")
+    point = rec.manifest.verifier_point
+    assert rec.long_threshold == point["threshold"] and rec.threshold == rec.manifest.threshold
+    assert rec.verify_threshold == point["verifier_threshold"]
+    rec = Recognizer(model, "stream_float32", threshold=0.0)  # every command heard again
+    keras_verifier = KerasVerifier(load_model(run / "verifier" / "best.keras"),
+                                   rec.verifier.context, rec.labels)
+    checked = 0
+    for i, at in enumerate(range(0, len(pcm) - 48000, 24000)):
+        part = pcm[at:at + 48000]  # three seconds: a long file
+        path = write(tmp_path / f"long{i}.wav", part)
+        y = sf.read(str(path), dtype="float32")[0]
+        got = rec.predict_file(path)
+        plain = Recognizer(model, "stream_float32", verify=False).predict_file(path)
+        assert "verified" not in plain
+        start = loudest_start(y, 16000)
+        if got["top"][0]["label"].startswith("_") or got["confidence"] < got["threshold"]:
+            assert "verified" not in got
+            continue
+        assert got["time"] == pytest.approx((start + 8000) / 16000, abs=1e-3)
+        frames = mfcc(y, rec.features)
+        silence = mfcc(np.zeros(512, np.float32), rec.features)[0]
+        ref = keras_verifier.scores(rec.verifier.context.cut(frames, got["time"], silence)[None],
+                                    [got["top"][0]["label"]])[0]
+        assert got["verified"] == pytest.approx(ref, abs=0.02)
+        assert got["rejected"] == (got["verified"] < got["verify_threshold"])
+        assert (got["label"] == "_unknown_") == got["rejected"]
+        checked += 1
+    assert checked > 0
+    # a lone second: the clip model alone, at the clip's threshold
+    lone = write(tmp_path / "lone.wav", pcm[:16000])
+    assert "verified" not in rec.predict_file(lone)
+    # a stricter second look takes commands away (each answer says its score)
+    strict = Recognizer(model, "stream_float32", threshold=0.0, verify_threshold=1.0)
+    answers = [a for _, a in strict.predict_files(sorted(tmp_path.glob("long*.wav")))]
+    assert any(a.get("verified") is not None and a["label"] == "_unknown_" for a in answers)
