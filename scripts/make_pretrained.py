@@ -378,8 +378,10 @@ def main():
     old_data = None  # the data the streaming model was trained on, from the card it had
     if args.second_look and old_card.is_file() and TRAINING_DATA in old_card.read_text():
         text = old_card.read_text()
-        old_data = text[text.index(TRAINING_DATA):text.index(MEASURED)
-                        if MEASURED in text else len(text)].rstrip() + "\n\n"
+        ends = [i for i in (text.find(SECOND_LOOK.split("\n")[0]), text.find(MEASURED))
+                if i >= 0]
+        old_data = text[text.index(TRAINING_DATA):min(ends, default=len(text))].rstrip() + \
+            "\n\n"
     report = export_run(run, args.out, force=True, variants=VARIANTS, progress=False)
     out = Path(args.out)
     card = out / "README.md"

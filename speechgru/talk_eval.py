@@ -339,7 +339,7 @@ class Hearing:
                  max_others: int | None = 150, noise_seconds: float = 120.0,
                  sentences_alone: bool = True, progress: bool = True,
                  gap: tuple[float, float] = (0.3, 1.2), frames: bool = False,
-                 verifier=None):
+                 verifier=None, sentences_per: tuple[int, int] = (1, 3)):
         from .data.talk import SCREENED
         from .runtime.listener import Listener
         from .stream_eval import spoken_words
@@ -367,7 +367,8 @@ class Hearing:
         self.truth: list[dict] = []
         self.room = _Heard(lis, room_stream(items, screened, bed, self.truth,
                                             sample_rate=lis.sample_rate, seed=seed,
-                                            noise_seconds=noise_seconds, gap=gap),
+                                            noise_seconds=noise_seconds, gap=gap,
+                                            sentences_per=sentences_per),
                            progress=progress, desc="room", frames=frames,
                            total=len(items) + (3 * int(np.ceil(noise_seconds / 30))
                                                if bed is not None and noise_seconds > 0 else 0))

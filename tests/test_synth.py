@@ -138,3 +138,24 @@ def test_confusable_words_of_a_custom_keyword():
     assert confusable_words("turn_the_lights_off") == ["turn", "the", "lights", "off",
                                                        "turn the", "turn the lights"]
     assert "ok" not in confusable_words("ok") and confusable_words("ok")
+
+
+def test_a_word_no_voice_can_say_is_refused_before_anything_is_written(tmp_path):
+    """An engine that says nothing for a word (no phoneme, silent output): one error naming
+    the word and how to respell it; the folder synth made is gone, no clip written."""
+    import pytest
+
+    from speechgru.errors import SynthError
+    from speechgru.synth.espeak import EspeakEngine
+
+    class Mute(EspeakEngine):
+        def speak(self, jobs):
+            rate, speech = super().speak(jobs)
+            return rate, [np.zeros_like(s) if text.strip(".!?") == "zzkx" else s
+                          for (text, _), s in zip(jobs, speech, strict=True)]
+
+    out = tmp_path / "set"
+    with pytest.raises(SynthError, match=r"'zzkx'.*silent.*--say zzkx="):
+        synthesize_dataset(out, per_word=3, seed=0, words=("zzkx", "hello"), engine=Mute(),
+                           other_words=("table",), noise_seconds=1.0)
+    assert not out.exists()

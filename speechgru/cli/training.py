@@ -188,7 +188,8 @@ def cmd_verifier(args) -> int:
           f"{v['false_alarms_per_hour_of_talk']:.1f} false alarms per hour of talk "
           f"(the streaming model alone at its best: {_pct(alone['command_recall'])} at "
           f"{alone['false_alarms_per_hour_of_talk']:.1f}); hardly a pause: "
-          f"{_pct(v['tight_command_recall'])}")
+          f"{_pct(v['tight_command_recall'])}; said alone in a quiet room: "
+          f"{_pct(v.get('quiet_command_recall'))}")
     print(f"wrote {args.run_dir}/verifier/ and operating_point.json. Next: speechgru export "
           f"{args.run_dir} --force")
     return 0

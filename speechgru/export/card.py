@@ -185,9 +185,14 @@ def model_card(report: dict, config: RunConfig, run_path: Path, model_dir: Path,
             f"found with {second['false_alarms_per_hour_of_talk']:.1f} false alarms per hour "
             f"of talk (the streaming model alone at its best there: "
             f"{_pct(alone.get('command_recall'))} at "
-            f"{alone.get('false_alarms_per_hour_of_talk', 0):.1f}). A decision comes "
-            f"{entry['after']:g} s after a candidate's centre. `speechgru listen` and "
-            "`evaluate-stream` use it (`--no-verify` turns it off); the MFCC-input, "
+            f"{alone.get('false_alarms_per_hour_of_talk', 0):.1f})"
+            + (f"; of commands said alone in a quiet room {_pct(second['quiet_command_recall'])}"
+               f" (alone: {_pct(alone.get('quiet_command_recall'))})"
+               if second.get("quiet_command_recall") is not None else "")
+            + ". A decision comes "
+            f"{entry['after']:g} s after a candidate's centre. `speechgru listen`, "
+            "`evaluate-stream` and `predict` on a long file use it (`--no-verify` turns it "
+            "off); the MFCC-input, "
             "raw-audio and MediaPipe files and the page are the streaming model alone, at "
             "the operating point above.")
     acc = _accuracy_lines(run_path)

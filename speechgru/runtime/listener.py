@@ -220,22 +220,30 @@ class Listener:
         if not np.all(np.isfinite(x)):
             raise AudioError("the audio stream holds NaN or infinite samples")
         self._buf = np.concatenate([self._buf, x])
-        found = []
         n = frame_count(len(self._buf), self.n_fft, self.hop)
-        if n > 0:
-            # the block's frames quantized once, each repeated for the phases
-            mfcc = self.frontend.frames(self._buf, n)
-            if self.record_levels is not None:  # each frame's mean log-mel level, dB
-                self.record_levels += (mfcc[:, 0] * self._level_scale).tolist()
-            if self.record_frames is not None:
-                self.record_frames.append(np.array(mfcc, np.float32))
+        if n <= 0:  # not one whole frame yet
+            return self._second_look([])
+        # the block's frames quantized once, each repeated for the phases
+        mfcc = self.frontend.frames(self._buf, n)
+        if self.record_levels is not None:  # each frame's mean log-mel level, dB
+            self.record_levels += (mfcc[:, 0] * self._level_scale).tolist()
+        if self.record_frames is not None:
+            self.record_frames.append(np.array(mfcc, np.float32))
+        rows = np.repeat(self.step.codes(mfcc), self.phases, axis=0)
+        # with a second look, a long block goes a context of frames at a time: each
+        # candidate is decided while its frames are still on the bounded tape
+        piece = self.verifier.context.frames if self.verifier is not None else n
+        out = []
+        for a in range(0, n, piece):
+            b = min(n, a + piece)
             if self.verifier is not None:
-                self.tape.add(mfcc)
-            rows = np.repeat(self.step.codes(mfcc), self.phases, axis=0)
-            for j in range(0, n * self.phases, self.phases):
+                self.tape.add(mfcc[a:b])
+            found = []
+            for j in range(a * self.phases, b * self.phases, self.phases):
                 found += self._advance(rows[j:j + self.phases])
-            self._buf = self._buf[n * self.hop:]
-        return self._second_look(found)
+            out += self._second_look(found)
+        self._buf = self._buf[n * self.hop:]
+        return out
 
     def _second_look(self, found: list[dict], final: bool = False) -> list[dict]:
         """The first stage's detections (candidates) through the verifier, each once the

@@ -151,6 +151,7 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
         raise SynthError(f"{out}: exists and is not empty; synth writes only into a new or "
                          "empty folder (it never mixes its clips into a dataset): choose "
                          "another folder")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     voices = engine.draw_voices(num_speakers or max(12, per_word), rng)
@@ -180,6 +181,14 @@ def synthesize_dataset(out_dir: str | Path, *, per_word: int = 60, seed: int = 0
     # 2. speak them all
     rate, speech = engine.speak([(t, v) for _, v, t in plan] + babble_plan)
     speech = [resample(s, rate, sample_rate) for s in speech]
+    for word in words:  # a word no voice could say is refused before anything is written
+        takes = [s for (w, _, _), s in zip(plan, speech, strict=False) if w == word]
+        if all(len(s) == 0 or float(np.max(np.abs(s))) < 1e-3 for s in takes):
+            if created and not any(out.iterdir()):
+                out.rmdir()
+            raise SynthError(f"--words {word!r}: every synthetic take of it is silent (the "
+                             "voices found nothing to say); spell it as it is said, or "
+                             f"respell it: --say {word}=TEXT")
     babble_speech = speech[len(plan):]
     if not babble_plan:
         negatives = {*other_words, *vocabulary}

@@ -51,6 +51,9 @@ def test_it_is_trained_and_both_thresholds_are_chosen(verified):
     assert saved["threshold"] in FIRST_THRESHOLDS and saved["smoothing"] in SMOOTHINGS
     assert saved["verifier_threshold"] in VERIFY_THRESHOLDS
     assert point == saved
+    # words said alone (a quiet room) are heard and counted in the choice
+    assert 0.0 <= saved["quiet_command_recall"] <= 1.0
+    assert "quiet_command_recall" in saved["first_stage_alone"]
     if saved["met"]:
         assert saved["false_alarms_per_hour_of_talk"] <= 1.0
 
@@ -125,6 +128,10 @@ def test_listen_decides_as_the_room_replays(verified, synth_dir, variant):
               if s >= 0.05]
     assert [(d["time"], d["label"]) for d in got] == expect
     assert len(got) > 0, (len(cands), scores)  # words of its training voices are heard
+    # the whole recording in one call (far longer than the tape of frames) decides the same
+    once = Listener(model, variant, threshold=0.3, smoothing=1, verify_threshold=0.05)
+    assert len(pcm) > 4 * once.tape.keep * 320
+    assert [(d["time"], d["label"]) for d in once.feed(pcm) + once.flush()] == expect
     end = len(pcm) / 16000
     for d in got:  # decided once the seconds after it were heard (or the stream ended)
         assert d["decided"] >= min(d["time"] + ver.context.after - 0.03, end - 0.05)
