@@ -230,7 +230,6 @@ def run_again(box: Path, run: Path, cache: str) -> Path:
     import numpy as np
 
     from speechgru.audio import load_clip
-    from speechgru.config import RunConfig as Config
     from speechgru.data.cache import extract_features
     from speechgru.metrics import metrics
     from speechgru.training.data import plan_splits, with_recipe_synth
@@ -240,7 +239,7 @@ def run_again(box: Path, run: Path, cache: str) -> Path:
         return run
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
-    config = Config.load(box / "base" / "config.json")
+    config = RunConfig.load(box / "base" / "config.json")
     no_kokoro = dataclasses.replace(config, train=dataclasses.replace(
         config.train, kokoro_per_word=0, kokoro_vocabulary=0))
     sources = with_recipe_synth([SC, EXTRA, UNKNOWN_WORDS], no_kokoro)

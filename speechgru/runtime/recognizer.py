@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import load_clip, loudest_start, read_audio, resample
-from ..config import FeatureConfig, read_labels
+from ..config import FeatureConfig, frame_count, read_labels
 from ..errors import AudioError, ConfigError, ExportError
 from .manifest import Manifest
 from .tflite import FrameFrontend, StreamStep, _open, dequantize, quantize
@@ -119,17 +119,15 @@ class Recognizer:
             self.manifest, self.features, self.labels,
             "int8" if "int8" in variant else "float32", num_threads) if verify else None)
         second = self.manifest.verifier_point if self.verifier is not None else None
-        # a long file's first threshold: the one chosen with the second look
-        self.long_threshold = threshold if threshold is not None else (
-            second["threshold"] if second else None)
-        if threshold is None:
-            threshold = self.manifest.threshold or 0.0
         for t in (threshold, verify_threshold):
             if t is not None and not 0.0 <= t <= 1.0:
                 raise ConfigError(f"threshold {t}: must be in [0, 1]")
-        self.threshold = threshold
-        if self.long_threshold is None:
-            self.long_threshold = threshold
+        self.threshold = threshold if threshold is not None else (
+            self.manifest.threshold or 0.0)
+        # a long file's first threshold: the given one, else the one chosen with the
+        # second look
+        self.long_threshold = threshold if threshold is not None else (
+            second["threshold"] if second else self.threshold)
         self.verify_threshold = None if self.verifier is None else (
             verify_threshold if verify_threshold is not None else
             second["verifier_threshold"] if second else 0.5)
@@ -228,12 +226,16 @@ class Recognizer:
     def second_look(self, whole: np.ndarray, time: float, label: str) -> float:
         """The verifier's probability of ``label`` said at ``time`` (s) in ``whole`` (the
         samples of a file): the seconds around it, as ``listen`` hears them (padded with
-        silence at the file's edges)."""
+        silence at the file's edges). Only the window's own frames are computed."""
 
-        front, f = self._frames(), self.features
-        frames = front.frames(whole)
-        silence = front.frames(np.zeros(f.n_fft, np.float32), 1)[0]
-        window = self.verifier.context.cut(frames, time, silence)
+        front, f, ctx = self._frames(), self.features, self.verifier.context
+        hop, n_fft = f.hop_length, f.n_fft
+        total = max(frame_count(len(whole), n_fft, hop), 0)
+        lo, hi = max(ctx.start(time), 0), min(ctx.end(time), total)
+        frames = (front.frames(whole[lo * hop:(hi - 1) * hop + n_fft], hi - lo) if hi > lo
+                  else np.zeros((0, f.n_mfcc), np.float32))
+        silence = front.frames(np.zeros(n_fft, np.float32), 1)[0]
+        window = ctx.cut(frames, time, silence, first=lo)
         return float(self.verifier.scores(window[None], [label])[0])
 
     def predict_file(self, path: str | Path, top_k: int = 3) -> dict:
